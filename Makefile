@@ -1,0 +1,48 @@
+# PyScaler's two commands: `make run` and `make test`. Both install what they
+# need on a fresh Debian machine (run as root, or with sudo).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test system-deps venv static-deps migrate demo clean check
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The console's browser libraries (uPlot), exactly as package-lock.json pins them.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+static-deps: node_modules/.installed
+
+# The tests marked `dbbackends` (database-touching tests whose behaviour may
+# differ between databases: locks, constraints, admin) run again on PostgreSQL
+# and MariaDB. pytest-django creates and drops test_<name>; the name carries
+# the shell's pid so concurrent runs on one machine never share a database.
+# Exit status 5 is "no test selected" (PYTEST_ARGS picked none of them).
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/pyscaler_$$$$
+MARIADB_TEST_URL ?= mysql://root@127.0.0.1:3306/pyscaler_$$$$
+
+test: system-deps venv static-deps
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -m dbbackends $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	DATABASE_URL=$(MARIADB_TEST_URL) $(VENV)/bin/pytest -m dbbackends $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+run: system-deps venv static-deps
+	$(PY) scripts/run.py
+
+check: venv
+	$(PY) manage.py check
+
+clean:
+	rm -rf $(VENV) var staticfiles

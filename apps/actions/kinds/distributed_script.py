@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from dataclasses import dataclass
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.module_loading import import_string
+
+from ..choices import ActionKindChoice
+from ..context import StepContext, StepResult
+from ..registry import register
+from .base import ActionError, ActionKind
+from .fields import StringListField
+
+#: Bytes of each node's output kept in the step's output.
+NODE_OUTPUT_LIMIT = 8 * 1024
+#: Nodes connected and run at once (Fabric's ThreadingGroup runs one thread per node).
+MAX_PARALLEL = 32
+
+
+def _validate_task_path(value: str) -> None:
+    if not value.count(".") or not all(part.isidentifier() for part in value.split(".")):
+        raise ValidationError(f"{value!r} is not a dotted path to a Python function")
+
+
+@register
+class DistributedScript(ActionKind):
+    """A Fabric task or shell command run on the cluster's nodes in parallel."""
+
+    kind = ActionKindChoice.DISTRIBUTED_SCRIPT
+    label = "DistributedScript"
+
+    class Params(forms.Form):
+        command = forms.CharField(
+            required=False, strip=False, help_text="shell command run on each node"
+        )
+        fabric_task = forms.CharField(
+            required=False,
+            help_text="dotted path of a Fabric task, a function taking a fabric Connection",
+        )
+        nodes = StringListField(
+            required=False, help_text="node names to run on (default: all running nodes)"
+        )
+        tolerate_failures = forms.BooleanField(
+            required=False, help_text="succeed even when some nodes fail (default false)"
+        )
+
+        def clean_fabric_task(self):
+            value = self.cleaned_data.get("fabric_task") or ""
+            if value:
+                _validate_task_path(value)
+                try:
+                    import_string(value)
+                except ImportError as exc:
+                    raise ValidationError(f"cannot import {value!r}: {exc}") from None
+            return value
+
+        def clean(self):
+            data = super().clean()
+            command = (data.get("command") or "").strip()
+            task = data.get("fabric_task")
+            if bool(command) == bool(task):
+                raise ValidationError("give exactly one of 'command' or 'fabric_task'")
+            return data
+
+    @classmethod
+    def check_cluster(cls, params, cluster) -> None:
+        if cluster is None or not params.get("nodes"):
+            return
+        known = set(cluster.nodes.values_list("name", flat=True))
+        unknown = [n for n in params["nodes"] if n not in known]
+        if unknown:
+            raise ValidationError(f"nodes: not in cluster {cluster.name!r}: {', '.join(unknown)}")
+
+    def run(self, ctx: StepContext) -> StepResult:
+        from .. import ssh_exec
+
+        nodes = self._nodes(ctx.cluster)
+        targets = [ssh_exec.SshTarget.for_node(node) for node in nodes]
+        if self.params.get("command"):
+            outcomes = _run_command(targets, self.params["command"], ctx.deadline)
+        else:
+            outcomes = _run_fabric_task(targets, import_string(self.params["fabric_task"]), ctx.deadline)
+        for outcome in outcomes:
+            ctx.log(outcome.report())
+        failed = [o.node for o in outcomes if not o.ok]
+        summary = f"{len(outcomes) - len(failed)} of {len(outcomes)} nodes succeeded"
+        if failed and not self.params.get("tolerate_failures"):
+            raise ActionError(f"{summary}; failed on: {', '.join(failed)}")
+        if failed:
+            summary += f" (failures tolerated: {', '.join(failed)})"
+        return StepResult(
+            summary=summary,
+            data={"distributed_script": {o.node: o.status for o in outcomes}},
+        )
+
+    def _nodes(self, cluster):
+        from apps.control.choices import NodeState
+
+        names = self.params.get("nodes") or []
+        if not names:
+            running = cluster.nodes.filter(state=NodeState.RUNNING)
+            nodes = list(running.select_related("cluster").order_by("name"))
+            if not nodes:
+                raise ActionError(f"cluster {cluster.name} has no running node to run on")
+            return nodes
+        found = {n.name: n for n in cluster.nodes.filter(name__in=names).select_related("cluster")}
+        missing = [name for name in names if name not in found]
+        if missing:
+            raise ActionError(f"nodes not in cluster {cluster.name}: {', '.join(missing)}")
+        not_running = [name for name in names if found[name].state != NodeState.RUNNING]
+        if not_running:
+            states = ", ".join(f"{n} ({found[n].state})" for n in not_running)
+            raise ActionError(f"nodes not running: {states}")
+        return [found[name] for name in names]
+
+
+@dataclass
+class NodeOutcome:
+    node: str
+    ok: bool
+    status: str  # "exit 0", "exit 3", "timed out", "error"
+    output: str = ""
+
+    def report(self) -> str:
+        body = self.output.rstrip("\n")
+        return f"[{self.node}] {self.status}" + (f"\n{body}" if body else "")
+
+
+def _run_command(targets, command: str, deadline: float) -> list[NodeOutcome]:
+    """The command on every node at once through Fabric's ThreadingGroup."""
+    from fabric import ThreadingGroup
+    from fabric.exceptions import GroupException
+    from invoke.exceptions import CommandTimedOut
+
+    from .. import ssh_exec
+
+    connections = [ssh_exec.VerifiedConnection(t, deadline=deadline) for t in targets]
+    by_conn = {id(c): t for c, t in zip(connections, targets)}
+    seconds = ssh_exec.remote_seconds(deadline)
+    group = ThreadingGroup.from_connections(connections)
+    try:
+        try:
+            results = group.run(ssh_exec.bounded_command(command, seconds), warn=True,
+                                timeout=max(1, int(deadline - time.monotonic())))
+        except GroupException as exc:
+            results = exc.result
+        outcomes = []
+        for conn, result in results.items():
+            name = by_conn[id(conn)].name
+            if isinstance(result, CommandTimedOut):
+                outcomes.append(NodeOutcome(name, False, "timed out", _bounded(result.result.stdout)))
+            elif isinstance(result, BaseException):
+                outcomes.append(NodeOutcome(name, False, "error", _describe(result)))
+            else:
+                timed_out = (result.exited in ssh_exec.TIMEOUT_EXIT_STATUSES
+                             and time.monotonic() >= deadline - 1.5)
+                status = "timed out" if timed_out else f"exit {result.exited}"
+                outcomes.append(NodeOutcome(name, result.exited == 0, status,
+                                            _bounded(result.stdout + result.stderr)))
+        _record_first_seen(connections)
+        return sorted(outcomes, key=lambda o: o.node)
+    finally:
+        group.close()
+
+
+def _run_fabric_task(targets, task, deadline: float) -> list[NodeOutcome]:
+    """A Python function taking a Fabric Connection, called for every node in
+    threads (Fabric's groups only run commands). Nodes still running at the
+    deadline have their connection closed, which ends their remote commands."""
+    from .. import ssh_exec
+
+    connections = {t.name: ssh_exec.VerifiedConnection(t, deadline=deadline) for t in targets}
+
+    def call(name: str):
+        conn = connections[name]
+        conn.open()
+        return task(conn)
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(targets)),
+                                                 thread_name_prefix="fabric-task")
+    futures = {pool.submit(call, name): name for name in connections}
+    try:
+        done, not_done = concurrent.futures.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        outcomes = []
+        for future in done:
+            name = futures[future]
+            exc = future.exception()
+            if exc is not None:
+                outcomes.append(NodeOutcome(name, False, "error", _describe(exc)))
+            else:
+                value = future.result()
+                outcomes.append(NodeOutcome(name, True, "ok", _bounded("" if value is None else str(value))))
+        for future in not_done:
+            outcomes.append(NodeOutcome(futures[future], False, "timed out",
+                                        "still running at the step's deadline; connection closed"))
+        _record_first_seen(connections.values())
+        return sorted(outcomes, key=lambda o: o.node)
+    finally:
+        for conn in connections.values():
+            conn.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _record_first_seen(connections) -> None:
+    # Here, in the step's thread: Fabric connected in its own threads, where
+    # the database is not used.
+    for conn in connections:
+        conn.record_first_seen()
+
+
+def _describe(exc: BaseException) -> str:
+    from invoke.exceptions import UnexpectedExit
+
+    if isinstance(exc, UnexpectedExit):
+        r = exc.result
+        return _bounded(f"command {r.command!r} exited {r.exited}\n{r.stdout}{r.stderr}")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= NODE_OUTPUT_LIMIT:
+        return text
+    return f"[... {len(text) - NODE_OUTPUT_LIMIT} characters cut ...]\n{text[-NODE_OUTPUT_LIMIT:]}"

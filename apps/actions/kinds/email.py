@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.mail import get_connection, send_mail
+from django.template import Context, Engine
+from django.utils import timezone
+
+from ..choices import ActionKindChoice
+from ..context import StepContext, StepResult
+from ..registry import register
+from .base import ActionError, ActionKind
+from .fields import EmailListField, TemplateField
+
+# Plain text mail: no HTML escaping of values such as node names or commands.
+_ENGINE = Engine(autoescape=False)
+
+
+@register
+class Email(ActionKind):
+    """An e-mail whose subject and body are templates over the chain's context
+    (cluster, trigger, breaching values, new node).
+
+    Sending is at most once: the step checkpoints "sending" before talking to
+    the SMTP server and "sent" after it, both committed at once. A redelivered
+    step that finds "sent" does not send again; one that finds only "sending"
+    (the worker died mid-conversation, the message may have gone) fails
+    rather than risk a duplicate, and an operator's resume sends it.
+    """
+
+    kind = ActionKindChoice.EMAIL
+    label = "Email"
+
+    class Params(forms.Form):
+        to = EmailListField(help_text="list of recipient addresses")
+        subject = TemplateField(
+            max_length=200,
+            help_text="template, e.g. 'PyScaler: {{ trigger }} fired on {{ cluster }}'",
+        )
+        body = TemplateField(required=False, strip=False, help_text="template of the message body")
+
+    @classmethod
+    def state_for_resume(cls, state: dict[str, Any]) -> dict[str, Any]:
+        # The operator chose to send again: forget the interrupted attempt.
+        return {k: v for k, v in state.items() if k != "sending_at"}
+
+    def run(self, ctx: StepContext) -> StepResult:
+        to = list(self.params["to"])
+        if ctx.state.get("sent_at"):
+            return StepResult(
+                summary=f"already sent at {ctx.state['sent_at']} to {', '.join(to)}; not sent again"
+            )
+        if ctx.state.get("sending_at"):
+            raise ActionError(
+                f"an earlier attempt was interrupted while sending (at {ctx.state['sending_at']}); "
+                "the message may have been delivered, so it is not sent again. Resume the execution "
+                "to send it anyway."
+            )
+        context = template_context(ctx)
+        subject = _one_line(_render(self.params["subject"], context, "subject"))
+        body = _render(self.params.get("body", ""), context, "body")
+        timeout = min(float(settings.EMAIL_TIMEOUT), ctx.remaining())
+        if timeout <= 0:
+            raise ActionError("the step's deadline passed before sending", retryable=True)
+        ctx.checkpoint(sending_at=timezone.now().isoformat())
+        try:
+            connection = get_connection(timeout=timeout)
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to, connection=connection)
+        except Exception as exc:  # smtplib, socket and backend errors alike
+            # Nothing was accepted: a later attempt may send.
+            ctx.checkpoint(sending_at=None)
+            raise ActionError(f"sending to {', '.join(to)} failed: {type(exc).__name__}: {exc}",
+                              retryable=True) from None
+        ctx.checkpoint(sent_at=timezone.now().isoformat())
+        ctx.log(f"Subject: {subject}")
+        return StepResult(summary=f"sent to {', '.join(to)}")
+
+
+def template_context(ctx: StepContext) -> dict[str, Any]:
+    """What subject and body templates see: the chain's data (reasons and
+    what earlier steps added) plus the objects it refers to."""
+    from apps.control.models import Node
+
+    data = dict(ctx.data)
+    new_ids = [i for i in data.get("deployed_node_ids") or [] if isinstance(i, int)]
+    new_nodes = list(Node.objects.filter(pk__in=new_ids).order_by("pk")) if new_ids else []
+    return {
+        **data,
+        "data": data,
+        "values": data.get("values"),
+        "cluster": ctx.cluster,
+        "trigger": ctx.trigger if ctx.trigger is not None else data.get("trigger", ""),
+        "execution": ctx.execution,
+        "node": ctx.target_node if ctx.target_node is not None else data.get("node", ""),
+        "target_node": ctx.target_node,
+        "new_nodes": new_nodes,
+        "new_node": new_nodes[-1] if new_nodes else None,
+        "now": timezone.now(),
+    }
+
+
+def _render(source: str, context: dict[str, Any], what: str) -> str:
+    try:
+        return _ENGINE.from_string(source or "").render(Context(context))
+    except Exception as exc:  # template errors surface at render time too
+        raise ActionError(f"{what} template: {type(exc).__name__}: {exc}") from None
+
+
+def _one_line(text: str) -> str:
+    # A header cannot hold newlines (Django refuses them as header injection).
+    return re.sub(r"\s+", " ", text).strip()[:998]

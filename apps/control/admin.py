@@ -1,0 +1,172 @@
+from django.contrib import admin, messages
+from django.db.models import Count
+
+from apps.monitoring.jmx.models import JVM
+from apps.monitoring.ssh.models import SSHCounter
+
+from .forms import TriggerForm, TriggerStepFormSet
+from .models import Cluster, Execution, ExecutionStep, Node, Trigger, TriggerAction
+
+AUDIT = ("created", "updated")
+
+
+class NodeInline(admin.TabularInline):
+    model = Node
+    extra = 0
+    fields = ("name", "address", "ssh_port", "state", "collection_enabled", "protected",
+              "ec2_instance_id", "launched_by_pyscaler")
+    readonly_fields = ("launched_by_pyscaler",)
+    show_change_link = True
+
+
+class JVMInline(admin.TabularInline):
+    model = JVM
+    extra = 0
+    fields = ("name", "jmx_port", "username", "password_ref")
+    show_change_link = True
+
+
+class SSHCounterInline(admin.TabularInline):
+    model = SSHCounter
+    extra = 0
+    fields = ("name", "command", "comparison", "threshold", "interval_s", "unit", "enabled")
+    show_change_link = True
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    list_display = ("name", "node_count", "min_size", "max_size", "max_step_size", "load_balancer", "updated")
+    search_fields = ("name", "description")
+    readonly_fields = AUDIT
+    inlines = [NodeInline, JVMInline, SSHCounterInline]
+    fieldsets = (
+        (None, {"fields": ("name", "description", ("min_size", "max_size", "max_step_size"))}),
+        ("SSH defaults", {"fields": ("ssh_user", "ssh_port", "ssh_key_path", "ssh_password_ref")}),
+        ("EC2 launch settings", {
+            "classes": ("collapse",),
+            "fields": ("ec2_region", "ec2_ami", "ec2_instance_type", "ec2_subnet_id",
+                       "ec2_security_group_ids", "ec2_key_name", "ec2_tags",
+                       "target_group_arn", "classic_elb_name"),
+        }),
+        ("Audit", {"fields": AUDIT}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_nodes=Count("nodes"))
+
+    @admin.display(description="nodes", ordering="_nodes")
+    def node_count(self, obj):
+        return obj._nodes
+
+    @admin.display(description="load balancer")
+    def load_balancer(self, obj):
+        return obj.target_group_arn.rsplit(":", 1)[-1] if obj.target_group_arn else obj.classic_elb_name or "—"
+
+
+@admin.register(Node)
+class NodeAdmin(admin.ModelAdmin):
+    list_display = ("name", "cluster", "address", "state", "collection_enabled", "protected",
+                    "ec2_instance_id", "launched_by_pyscaler", "created")
+    list_filter = ("cluster", "state", "collection_enabled", "protected", "launched_by_pyscaler")
+    search_fields = ("name", "address", "ec2_instance_id")
+    readonly_fields = AUDIT + ("launched_by_pyscaler",)
+    list_select_related = ("cluster",)
+
+
+class TriggerActionInline(admin.TabularInline):
+    model = TriggerAction
+    formset = TriggerStepFormSet
+    extra = 1
+    fields = ("position", "action")
+    ordering = ("position",)
+    autocomplete_fields = ("action",)
+
+
+@admin.register(Trigger)
+class TriggerAdmin(admin.ModelAdmin):
+    form = TriggerForm
+    list_display = ("name", "cluster", "aggregation", "timing_minutes", "cooldown_s", "missing_data",
+                    "dry_run", "enabled")
+    list_filter = ("cluster", "enabled", "dry_run", "aggregation")
+    search_fields = ("name", "description", "cluster__name")
+    readonly_fields = AUDIT + ("last_fired_at",)
+    filter_horizontal = ("ssh_counters", "jmx_counters")
+    inlines = [TriggerActionInline]
+    list_select_related = ("cluster",)
+    fieldsets = (
+        (None, {"fields": ("cluster", "name", "description", "enabled", "dry_run")}),
+        ("Counters", {"fields": ("ssh_counters", "jmx_counters")}),
+        ("When to fire", {"fields": ("timing_minutes", "aggregation", "missing_data", "cooldown_s",
+                                     "last_fired_at")}),
+        ("Audit", {"fields": AUDIT}),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Executions: the scaling history, read-only (rows are written by the chain
+# runner). Failed executions can be resumed from here.
+# ---------------------------------------------------------------------------
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ExecutionStepInline(ReadOnlyMixin, admin.TabularInline):
+    model = ExecutionStep
+    extra = 0
+    can_delete = False
+    fields = ("position", "action_name", "kind", "status", "started", "finished", "attempts", "params",
+              "output", "error")
+    readonly_fields = fields
+    ordering = ("position",)
+
+
+@admin.register(Execution)
+class ExecutionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "created", "cluster", "what", "fired_by", "status", "target_node_name",
+                    "size_before", "size_after", "duration")
+    list_filter = ("status", "cluster", "automatic", "trigger")
+    search_fields = ("fired_by", "target_node_name", "cluster__name", "trigger__name", "action__name")
+    list_select_related = ("cluster", "trigger", "action")
+    date_hierarchy = "created"
+    inlines = [ExecutionStepInline]
+    actions = ["resume_selected"]
+    fields = ("cluster", "trigger", "action", "status", "automatic", "fired_by", "fired_by_user", "reasons",
+              "target_node", "target_node_name", "created", "started", "finished", "size_before",
+              "size_after", "data", "log")
+    readonly_fields = fields
+
+    @admin.display(description="trigger / action")
+    def what(self, obj):
+        if obj.trigger_id:
+            return f"trigger {obj.trigger.name}"
+        return f"action {obj.action.name}" if obj.action_id else "—"
+
+    @admin.display(description="duration")
+    def duration(self, obj):
+        seconds = obj.duration_s
+        return "—" if seconds is None else f"{seconds:.1f} s"
+
+    @admin.action(description="Resume the selected failed executions from their failed step",
+                  permissions=["fire"])
+    def resume_selected(self, request, queryset):
+        from .executions import FiringError, resume
+
+        for execution in queryset:
+            try:
+                resume(execution, user=request.user)
+            except FiringError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"execution #{execution.pk} resumed", messages.SUCCESS)
+
+    def has_fire_permission(self, request):
+        return request.user.has_perm("control.fire_trigger")

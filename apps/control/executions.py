@@ -1,0 +1,283 @@
+"""Firing: turning a trigger (or one action fired by hand) into an execution
+record with its steps, and queueing the first step.
+
+Automatic and manual firings go through the same functions, so the scaling
+history looks the same whoever fired. Everything is created in one
+transaction; the first step is published only after it commits, so a worker
+never looks for a step that is not there yet.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.actions.choices import ActionKindChoice
+from apps.actions.models import Action
+from apps.actions.registry import get_kind
+
+from . import chain
+from .choices import ExecutionStatus, StepStatus
+from .models import Cluster, Execution, ExecutionStep, Node, Trigger
+
+logger = logging.getLogger(__name__)
+
+#: Kinds that change the cluster's size: two automatic chains with these must
+#: not run at once on one cluster (each would decide on a stale size).
+SCALING_KINDS = frozenset({ActionKindChoice.DEPLOY_EC2_NODE, ActionKindChoice.REMOVE_EC2_NODE})
+
+
+class FiringError(ValueError):
+    """The firing request itself is wrong (action of another cluster, node
+    not in the cluster, execution not resumable); the message says which."""
+
+
+def block_concurrent_scaling() -> bool:
+    return bool(getattr(settings, "CHAIN_BLOCK_CONCURRENT_SCALING", True))
+
+
+def fire_trigger(
+    trigger: Trigger,
+    *,
+    reasons: dict[str, Any],
+    fired_by_user=None,
+    fired_by: str = "",
+    target_node: Node | None = None,
+    dry_run: bool = False,
+    enqueue: bool = True,
+) -> Execution:
+    """Record a firing of ``trigger`` and queue its chain.
+
+    The evaluator calls this with ``reasons`` ({"trigger", "counter", "node",
+    "node_id", "values", ...}); a person firing by hand passes
+    ``fired_by_user`` or ``fired_by``, which also makes the firing manual
+    (manual firings are never blocked). The target node is ``target_node``,
+    else the node named by ``reasons["node_id"]``. A dry run (argument or
+    the trigger's setting) records "would fire" and runs nothing.
+    ``enqueue=False`` leaves the steps for chain.run_inline (no worker).
+    """
+    automatic = fired_by_user is None and not fired_by
+    if not fired_by:
+        fired_by = _user_label(fired_by_user) if fired_by_user is not None else f"trigger {trigger.name}"
+    if target_node is None:
+        target_node = _node_from_reasons(trigger.cluster, reasons)
+    return _create(
+        cluster=trigger.cluster,
+        trigger=trigger,
+        action=None,
+        actions=list(trigger.ordered_actions()),
+        reasons=reasons,
+        automatic=automatic,
+        fired_by_user=fired_by_user,
+        fired_by=fired_by,
+        target_node=target_node,
+        dry_run=dry_run or trigger.dry_run,
+        enqueue=enqueue,
+    )
+
+
+def fire_action(
+    action: Action,
+    *,
+    cluster: Cluster,
+    target_node: Node | None = None,
+    fired_by_user=None,
+    fired_by: str = "",
+    reasons: dict[str, Any] | None = None,
+    enqueue: bool = True,
+) -> Execution:
+    """Record a firing of one action by hand (console, command line) and queue it."""
+    if action.cluster_id != cluster.pk:
+        raise FiringError(f"action {action.name!r} belongs to cluster {action.cluster}, not to {cluster}")
+    if not fired_by:
+        fired_by = _user_label(fired_by_user) if fired_by_user is not None else "unknown"
+    return _create(
+        cluster=cluster,
+        trigger=None,
+        action=action,
+        actions=[action],
+        reasons=dict(reasons or {}),
+        automatic=False,
+        fired_by_user=fired_by_user,
+        fired_by=fired_by,
+        target_node=target_node,
+        dry_run=False,
+        enqueue=enqueue,
+    )
+
+
+def resume(execution: Execution, user=None, *, fired_by: str = "") -> Execution:
+    """Re-run a failed execution from its failed step; the steps after it are
+    reset to pending. Earlier, succeeded steps are not run again."""
+    who = fired_by or (_user_label(user) if user is not None else "unknown")
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().get(pk=execution.pk)
+        if execution.status != ExecutionStatus.FAILED:
+            raise FiringError(
+                f"execution #{execution.pk} is {execution.get_status_display()}; only a failed execution "
+                "can be resumed"
+            )
+        first = execution.steps.exclude(status=StepStatus.SUCCEEDED).order_by("position").first()
+        if first is None:
+            raise FiringError(f"execution #{execution.pk} has no step left to run")
+        now = timezone.now()
+        try:
+            kept_state = get_kind(first.kind).state_for_resume(first.state or {})
+        except LookupError:
+            kept_state = {}
+        _append_log(
+            execution,
+            now,
+            f"resumed by {who} from step {first.position} ({first.action_name})"
+            + (f", which had failed: {first.error}" if first.error else ""),
+        )
+        execution.steps.filter(position__gte=first.position).update(
+            status=StepStatus.PENDING, started=None, finished=None, error="", output="",
+            claim="", lease_expires=None,
+        )
+        ExecutionStep.objects.filter(pk=first.pk).update(state=kept_state)
+        execution.status = ExecutionStatus.PENDING
+        execution.finished = None
+        execution.size_after = None
+        execution.save(update_fields=["status", "finished", "size_after", "log"])
+        chain.enqueue_on_commit(first.pk)
+    return execution
+
+
+def cancel(execution: Execution, user=None, *, fired_by: str = "") -> Execution:
+    """Stop an execution before its next step: pending steps are skipped; a
+    step already running finishes (it cannot be interrupted safely) and is
+    recorded, but nothing runs after it."""
+    who = fired_by or (_user_label(user) if user is not None else "unknown")
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().get(pk=execution.pk)
+        if execution.status not in ExecutionStatus.active():
+            raise FiringError(
+                f"execution #{execution.pk} is {execution.get_status_display()}; nothing to cancel"
+            )
+        now = timezone.now()
+        execution.steps.filter(status=StepStatus.PENDING).update(status=StepStatus.SKIPPED)
+        _append_log(execution, now, f"cancelled by {who}")
+        execution.status = ExecutionStatus.CANCELLED
+        execution.finished = now
+        execution.size_after = chain.running_size(execution.cluster_id)
+        execution.save(update_fields=["status", "finished", "size_after", "log"])
+    return execution
+
+
+# ---------------------------------------------------------------------------
+
+
+def _create(
+    *,
+    cluster: Cluster,
+    trigger: Trigger | None,
+    action: Action | None,
+    actions: Sequence[Action],
+    reasons: dict[str, Any],
+    automatic: bool,
+    fired_by_user,
+    fired_by: str,
+    target_node: Node | None,
+    dry_run: bool,
+    enqueue: bool,
+) -> Execution:
+    if target_node is not None and target_node.cluster_id != cluster.pk:
+        raise FiringError(f"node {target_node.name!r} is not in cluster {cluster.name!r}")
+    foreign = [a for a in actions if a.cluster_id != cluster.pk]
+    if foreign:
+        raise FiringError(f"actions of another cluster: {', '.join(str(a) for a in foreign)}")
+    may_block = automatic and block_concurrent_scaling() and any(a.kind in SCALING_KINDS for a in actions)
+    if may_block and not dry_run:
+        # A step whose worker vanished would block the cluster for ever: fail
+        # such steps first (the reap_stale_steps task may also run from beat).
+        chain.reap_stale_steps()
+    with transaction.atomic():
+        # Serialise firings per cluster, so two evaluators cannot both find
+        # "no scaling execution in progress" (on SQLite the IMMEDIATE
+        # transaction already holds the write lock).
+        Cluster.objects.select_for_update().filter(pk=cluster.pk).exists()
+        now = timezone.now()
+        status, note = ExecutionStatus.PENDING, ""
+        if dry_run:
+            status, note = ExecutionStatus.WOULD_FIRE, "dry run: would fire; nothing was run"
+        elif not actions:
+            status, note = ExecutionStatus.SUCCEEDED, "no actions to run"
+        elif may_block:
+            blocker = _scaling_in_progress(cluster)
+            if blocker is not None:
+                status = ExecutionStatus.BLOCKED
+                note = (
+                    f"blocked: execution #{blocker.pk} ({blocker.fired_by}) is still "
+                    f"{blocker.get_status_display()} and changes the cluster's size; automatic "
+                    "deploy/remove waits for it (setting CHAIN_BLOCK_CONCURRENT_SCALING)"
+                )
+        finished = status != ExecutionStatus.PENDING
+        size = chain.running_size(cluster)
+        execution = Execution.objects.create(
+            cluster=cluster,
+            trigger=trigger,
+            action=action,
+            automatic=automatic,
+            fired_by_user=fired_by_user,
+            fired_by=fired_by[:200],
+            reasons=reasons,
+            target_node=target_node,
+            target_node_name=target_node.name if target_node else "",
+            status=status,
+            finished=now if finished else None,
+            size_before=size,
+            size_after=size if finished else None,
+            log=f"{now:%Y-%m-%d %H:%M:%S} {note}" if note else "",
+        )
+        execution.data = {**reasons, "execution_id": execution.pk, "fired_by": execution.fired_by}
+        execution.save(update_fields=["data"])
+        ExecutionStep.objects.bulk_create(
+            ExecutionStep(
+                execution=execution,
+                position=position,
+                action=a,
+                action_name=a.name,
+                kind=a.kind,
+                params=a.params,
+                timeout_s=a.timeout_s,
+                status=StepStatus.SKIPPED if finished else StepStatus.PENDING,
+            )
+            for position, a in enumerate(actions, start=1)
+        )
+        if not finished and enqueue:
+            # Not bulk_create's objects: not every database returns their ids.
+            chain.enqueue_on_commit(execution.steps.order_by("position").values_list("pk", flat=True)[0])
+    if note:
+        logger.info("execution #%s of %s: %s", execution.pk, cluster, note)
+    return execution
+
+
+def _scaling_in_progress(cluster: Cluster) -> Execution | None:
+    return (
+        Execution.objects.filter(
+            cluster=cluster, status__in=ExecutionStatus.active(), steps__kind__in=SCALING_KINDS
+        )
+        .order_by("created")
+        .first()
+    )
+
+
+def _node_from_reasons(cluster: Cluster, reasons: dict[str, Any]) -> Node | None:
+    node_id = reasons.get("node_id")
+    if isinstance(node_id, int):
+        return Node.objects.filter(pk=node_id, cluster=cluster).first()
+    return None
+
+
+def _user_label(user) -> str:
+    return f"user {user.get_username()}"
+
+
+def _append_log(execution: Execution, now, line: str) -> None:
+    stamped = f"{now:%Y-%m-%d %H:%M:%S} {line}"
+    execution.log = f"{execution.log}\n{stamped}" if execution.log else stamped

@@ -1,0 +1,1 @@
+"""The monitoring half of the data API (/api/v1/): counter series."""

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from .views import SeriesView
+
+urlpatterns = [
+    path("series", SeriesView.as_view(), name="api-series"),
+]

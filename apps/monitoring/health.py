@@ -1,0 +1,247 @@
+"""Per-node collection health: last success, last error, consecutive failures.
+
+Kept for each collection *endpoint* (a node's SSH; a node's JVM) and each
+series (a counter on a node), for every counter source alike: collectors
+return Samples and CollectionErrors, and ``record_results`` is all a source
+needs to call.
+
+Why the database, and how it is spared:
+
+* The console must show why a node is failing exactly when things are going
+  wrong, and memcached going down (or restarting and forgetting) is one of
+  those times. Health kept only in memcached would vanish with the samples.
+* Consecutive failures must be exact across worker processes: a node's
+  ticks land on any worker, so a per-process counter would be wrong, and a
+  shared one needs a shared store.
+* Writes are what a database pays for, so a row is written only when its
+  state changes (a failure, a recovery, another error message) or, while
+  nothing changes, at most every HEARTBEAT_S seconds to move
+  ``last_success_at`` on. 1,000 healthy counters every 5 s cost one write per
+  row per minute (~17 rows/s, batched into one upsert per call), instead of
+  200 writes/s. Each call reads its rows once (one indexed SELECT); reads do
+  not block writers (PostgreSQL MVCC, SQLite WAL).
+* The price: ``last_success_at`` of a healthy row may be up to HEARTBEAT_S
+  old, and two overlapping rounds of the same node may lose one increment
+  of the failure count. Failing rows are written every round (their count
+  changes), which is bounded by the number of failing series.
+
+An endpoint fails in a round when it yields no sample at all (unreachable,
+login refused, JVM down); a round with at least one sample is a success for
+the endpoint, whatever individual counters did (they have their own rows).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from django.db import DatabaseError, transaction
+
+from apps.monitoring.samples import CollectionError, Sample, SeriesRef
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 60
+MAX_MESSAGE = 1000
+
+# (kind, node_id, jvm_id or 0, counter_id or 0): 0 stands for "not a JVM" /
+# "the endpoint as a whole", as in the model's unique constraint.
+Scope = tuple[str, int, int, int]
+
+
+@dataclass(frozen=True)
+class Health:
+    last_success_at: datetime | None = None
+    last_error_at: datetime | None = None
+    last_error: str = ""
+    last_error_output: str = ""
+    consecutive_failures: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.consecutive_failures == 0
+
+    @property
+    def seen(self) -> bool:
+        return self.last_success_at is not None or self.last_error_at is not None
+
+
+@dataclass
+class NodeHealth:
+    """A node's health for the console: its endpoints (("ssh", None) and
+    ("jmx", jvm_id)) and its series."""
+
+    node_id: int
+    endpoints: dict[tuple[str, int | None], Health] = field(default_factory=dict)
+    series: dict[SeriesRef, Health] = field(default_factory=dict)
+
+    @property
+    def failing(self) -> bool:
+        return any(not h.ok for h in self.endpoints.values()) or any(not h.ok for h in self.series.values())
+
+    @property
+    def last_error(self) -> Health | None:
+        """The most recent error anywhere on the node (None if there never was one)."""
+        errored = [h for h in (*self.endpoints.values(), *self.series.values()) if h.last_error_at]
+        return max(errored, key=lambda h: h.last_error_at) if errored else None
+
+
+# --------------------------------------------------------------------------- scopes
+
+def _series_scope(ref: SeriesRef) -> Scope:
+    return (ref.kind, ref.node_id, ref.jvm_id or 0, ref.counter_id)
+
+
+def _endpoint_scope(kind: str, node_id: int, jvm_id: int | None) -> Scope:
+    return (kind, node_id, jvm_id or 0, 0)
+
+
+def _error_kind(error: CollectionError) -> str:
+    """An error without a series concerns a whole endpoint: a JVM's when it
+    names one, the node's SSH otherwise."""
+    if error.series is not None:
+        return error.series.kind
+    return "jmx" if error.jvm_id is not None else "ssh"
+
+
+@dataclass
+class _Round:
+    """What one call saw for one scope."""
+
+    successes: int = 0
+    errors: list[CollectionError] = field(default_factory=list)
+    at: datetime | None = None
+
+    def add_time(self, when: datetime | None) -> None:
+        if when is not None and (self.at is None or when > self.at):
+            self.at = when
+
+
+def _rounds(results: Iterable[Sample | CollectionError], now: datetime) -> dict[Scope, _Round]:
+    rounds: dict[Scope, _Round] = {}
+    for result in results:
+        if isinstance(result, Sample):
+            ref = result.series
+            scopes = [_series_scope(ref), _endpoint_scope(ref.kind, ref.node_id, ref.jvm_id)]
+            for scope in scopes:
+                r = rounds.setdefault(scope, _Round())
+                r.successes += 1
+                r.add_time(result.collected_at or now)
+        elif isinstance(result, CollectionError):
+            kind = _error_kind(result)
+            jvm_id = result.series.jvm_id if result.series is not None else result.jvm_id
+            endpoint = _endpoint_scope(kind, result.node_id, jvm_id)
+            scopes = [endpoint] if result.series is None else [_series_scope(result.series), endpoint]
+            for scope in scopes:
+                r = rounds.setdefault(scope, _Round())
+                r.errors.append(result)
+                r.add_time(result.at)
+    return rounds
+
+
+# --------------------------------------------------------------------------- writing
+
+def record_results(results: Iterable[Sample | CollectionError], now: datetime | None = None) -> int:
+    """Account for one collection round (any mix of nodes, sources and
+    counters). Returns how many rows were written. Never raises for a
+    database problem: health is best effort, the samples matter more."""
+    from apps.monitoring.models import CollectionHealth
+
+    now = now or datetime.now(timezone.utc)
+    rounds = _rounds(results, now)
+    if not rounds:
+        return 0
+    try:
+        known = _load(CollectionHealth, {scope[1] for scope in rounds}, {scope[0] for scope in rounds})
+        successes, failures = [], []
+        for scope, seen in rounds.items():
+            row = _apply(known.get(scope), scope, seen, now, CollectionHealth)
+            if row is not None:
+                (successes if seen.successes else failures).append(row)
+        return _upsert(CollectionHealth, successes, _SUCCESS_FIELDS) + _upsert(
+            CollectionHealth, failures, _FAILURE_FIELDS)
+    except DatabaseError:
+        log.exception("cannot record collection health")
+        return 0
+
+
+@dataclass(frozen=True)
+class _Known:
+    """The little of a stored row the write decision needs (read as a tuple:
+    building model instances for every row of every round costs more than
+    the query)."""
+
+    consecutive_failures: int
+    last_success_at: datetime | None
+    written_at: datetime
+
+
+# A success leaves the last error alone, a failure the last success: each
+# upsert updates only its own columns, so neither needs the other's old values.
+_SUCCESS_FIELDS = ["last_success_at", "consecutive_failures", "written_at"]
+_FAILURE_FIELDS = ["last_error_at", "last_error", "last_error_output", "consecutive_failures", "written_at"]
+
+
+def _load(model, node_ids: set[int], kinds: set[str]) -> dict[Scope, _Known]:
+    rows = model.objects.filter(node_id__in=node_ids, kind__in=kinds).values_list(
+        "kind", "node_id", "jvm_id", "counter_id", "consecutive_failures", "last_success_at", "written_at")
+    return {(kind, node, jvm, counter): _Known(failures, success, written)
+            for kind, node, jvm, counter, failures, success, written in rows}
+
+
+def _apply(known: _Known | None, scope: Scope, seen: _Round, now: datetime, model):
+    """The row to write for this scope, or None when nothing needs writing."""
+    at = seen.at or now
+    failures = known.consecutive_failures if known else 0
+    if seen.successes and not failures and known is not None and known.last_success_at is not None \
+            and at - known.written_at < timedelta(seconds=HEARTBEAT_S):
+        return None  # healthy and recently written: the common case costs nothing
+    row = model(kind=scope[0], node_id=scope[1], jvm_id=scope[2], counter_id=scope[3], written_at=at)
+    if seen.successes:
+        row.consecutive_failures = 0
+        row.last_success_at = at
+    else:
+        error = seen.errors[-1]
+        row.consecutive_failures = failures + 1
+        row.last_error = error.message[:MAX_MESSAGE]
+        row.last_error_output = error.output
+        row.last_error_at = error.at or at
+    return row
+
+
+def _upsert(model, rows: list, fields: list[str]) -> int:
+    if not rows:
+        return 0
+    from apps.control.models import Node
+
+    # Nodes deleted since their collection started: foreign keys are checked
+    # at commit (deferred), too late to drop just those rows, so drop them first.
+    alive = set(Node.objects.filter(id__in={r.node_id for r in rows}).values_list("id", flat=True))
+    rows = [r for r in rows if r.node_id in alive]
+    if not rows:
+        return 0
+    with transaction.atomic():
+        model.objects.bulk_create(rows, update_conflicts=True,
+                                  unique_fields=["kind", "node", "jvm_id", "counter_id"], update_fields=fields)
+    return len(rows)
+
+
+# --------------------------------------------------------------------------- reading
+
+def get_health(node_ids: Iterable[int]) -> dict[int, NodeHealth]:
+    """Health of the given nodes; a node never collected has an empty NodeHealth."""
+    from apps.monitoring.models import CollectionHealth
+
+    node_ids = list(node_ids)
+    report = {node_id: NodeHealth(node_id) for node_id in node_ids}
+    for row in CollectionHealth.objects.filter(node_id__in=node_ids):
+        health = Health(row.last_success_at, row.last_error_at, row.last_error, row.last_error_output,
+                        row.consecutive_failures)
+        jvm_id = row.jvm_id or None
+        if row.counter_id:
+            ref = SeriesRef(row.kind, row.node_id, row.counter_id, jvm_id)
+            report[row.node_id].series[ref] = health
+        else:
+            report[row.node_id].endpoints[(row.kind, jvm_id)] = health
+    return report

@@ -1,0 +1,152 @@
+/* Counter graphs drawn with uPlot (node_modules/uplot, served as static files)
+ * from /api/v1/series. One line per node, the threshold as a dashed red line,
+ * gaps where no sample exists (the API's nulls are never joined up).
+ * Live: named ranges are re-fetched every refreshMs while the page is open.
+ * Tests read window.pyscalerGraphs to compare what is drawn with the samples. */
+(function () {
+  "use strict";
+  const PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f"];
+  window.pyscalerGraphs = window.pyscalerGraphs || [];
+
+  function seriesUrl(api, kind, counter, query) {
+    const params = new URLSearchParams({ kind: kind, counter: String(counter) });
+    for (const [k, v] of Object.entries(query)) { if (v) params.set(k, v); }
+    return api + "?" + params.toString();
+  }
+
+  /* Axis numbers short enough for the gutter: 48M, 1.5k, 0.25. */
+  function short(v) {
+    if (v === null || v === undefined) return "";
+    const a = Math.abs(v);
+    for (const [start, divisor, suffix] of [[1e12, 1e12, "T"], [1e9, 1e9, "G"], [1e6, 1e6, "M"], [1e4, 1e3, "k"]]) {
+      if (a >= start) return +(v / divisor).toPrecision(3) + suffix;
+    }
+    return String(+v.toPrecision(4));
+  }
+
+  function toData(payload, threshold) {
+    const xs = payload.stamps;
+    const data = [xs];
+    for (const s of payload.series) data.push(s.values);
+    data.push(xs.map(() => threshold));
+    return data;
+  }
+
+  function options(payload, el, mini, threshold, comparison) {
+    const series = [{}];
+    payload.series.forEach((s, i) => series.push({
+      label: s.node, stroke: PALETTE[i % PALETTE.length], width: mini ? 1.5 : 2,
+      spanGaps: false, points: { show: !mini, size: 4 },
+    }));
+    series.push({ label: "threshold (" + comparison + " " + threshold + ")", stroke: "#d62728",
+                  width: 1.5, dash: [6, 4], points: { show: false } });
+    const unit = payload.counter.unit;
+    return {
+      width: Math.max(200, el.clientWidth || 600),
+      height: mini ? 130 : 360,
+      scales: { x: { time: true } },
+      legend: { show: !mini },
+      cursor: { show: !mini },
+      series: series,
+      axes: [{ size: mini ? 30 : 50 },
+             { label: mini ? "" : unit, size: mini ? 44 : 64, values: (u, splits) => splits.map(short) }],
+    };
+  }
+
+  /* One graph: fetch, draw (re-create when the node set changes), repeat. */
+  function Graph(el, cfg) {
+    this.el = el; this.cfg = cfg; this.plot = null; this.payload = null; this.timer = null;
+    this.query = { range: cfg.range };
+    this.statusEl = cfg.statusEl || null;
+    window.pyscalerGraphs.push(this);
+  }
+  Graph.prototype.status = function (text) { if (this.statusEl) this.statusEl.textContent = text; };
+  Graph.prototype.load = async function () {
+    const cfg = this.cfg;
+    let response;
+    try {
+      response = await fetch(seriesUrl(cfg.api, cfg.kind, cfg.counter, this.query),
+                             { credentials: "same-origin", headers: { Accept: "application/json" } });
+    } catch (err) {
+      this.status("cannot reach the server: " + err);
+      return;
+    }
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const detail = body.detail || Object.entries(body).map(([k, v]) => k + ": " + [].concat(v).join(" ")).join("; ");
+      this.status("HTTP " + response.status + ": " + detail);
+      return;
+    }
+    this.draw(body);
+  };
+  Graph.prototype.draw = function (payload) {
+    const cfg = this.cfg;
+    const data = toData(payload, cfg.threshold);
+    const shape = payload.series.map((s) => s.node_id).join(",");
+    const oldShape = this.payload ? this.payload.series.map((s) => s.node_id).join(",") : null;
+    if (this.plot && shape === oldShape) {
+      this.plot.setData(data);
+    } else {
+      if (this.plot) this.plot.destroy();
+      this.plot = new uPlot(options(payload, this.el, cfg.mini, cfg.threshold, payload.counter.comparison), data, this.el);
+    }
+    this.payload = payload;
+    const cells = payload.series.reduce((n, s) => n + s.values.length, 0);
+    const missing = payload.series.reduce((n, s) => n + s.values.filter((v) => v === null).length, 0);
+    this.el.dataset.points = String(cells - missing);
+    this.status("updated " + new Date().toLocaleTimeString() + " · step " + payload.step_s + " s · " +
+                (cells - missing) + " samples, " + missing + " missing");
+  };
+  Graph.prototype.live = function () {
+    clearTimeout(this.timer);
+    const tick = async () => {
+      await this.load();
+      if (this.query.range) this.timer = setTimeout(tick, this.cfg.refreshMs);
+    };
+    tick();
+  };
+  Graph.prototype.show = function (query) { this.query = query; this.live(); };
+
+  function isoFromLocal(value) { return value ? new Date(value).toISOString() : ""; }
+
+  function mainGraph() {
+    const el = document.querySelector("[data-graph]");
+    const cfgEl = document.getElementById("graph-config");
+    if (!el || !cfgEl) return;
+    const cfg = JSON.parse(cfgEl.textContent);
+    cfg.statusEl = document.getElementById("graph-status");
+    const graph = new Graph(el, cfg);
+    const buttons = document.querySelectorAll("#ranges [data-range]");
+    buttons.forEach((b) => b.addEventListener("click", () => {
+      buttons.forEach((x) => x.classList.toggle("active", x === b));
+      const url = new URL(window.location.href);
+      url.searchParams.set("range", b.dataset.range);
+      window.history.replaceState(null, "", url);
+      graph.show({ range: b.dataset.range });
+    }));
+    document.getElementById("apply-custom").addEventListener("click", () => {
+      buttons.forEach((x) => x.classList.remove("active"));
+      graph.show({ from: isoFromLocal(document.getElementById("from").value),
+                   to: isoFromLocal(document.getElementById("to").value) });
+    });
+    window.addEventListener("resize", () => {
+      if (graph.plot) graph.plot.setSize({ width: el.clientWidth, height: 360 });
+    });
+    graph.live();
+  }
+
+  function miniGraphs() {
+    const api = "/api/v1/series";
+    document.querySelectorAll("[data-mini-graph]").forEach((el) => {
+      const graph = new Graph(el, {
+        api: api, kind: el.dataset.kind, counter: el.dataset.counter, range: "15m", mini: true,
+        threshold: parseFloat(el.dataset.threshold),
+        refreshMs: Math.min(15000, Math.max(5000, parseInt(el.dataset.refreshMs || "10000", 10))),
+      });
+      graph.live();
+    });
+  }
+
+  mainGraph();
+  miniGraphs();
+})();

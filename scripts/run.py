@@ -1,0 +1,190 @@
+#!/usr/bin/env python
+"""`make run`: the whole PyScaler stack on one machine, in the foreground.
+
+Starts (unless already running) memcached, then the demo sshd (the demo
+cluster's node is this machine) and a demo JVM with JMX remote, migrates,
+creates the admin user, loads the demo configuration, and runs the web
+server, a Celery worker and Celery beat until Ctrl-C, which stops every
+process this script started.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pyscaler.localservers.util import port_open, stop_process, wait_for_port  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+VAR = Path(os.environ.get("PYSCALER_VAR_DIR", REPO / "var"))
+HOST = os.environ.get("RUN_HOST", "127.0.0.1")
+PORT = int(os.environ.get("RUN_PORT", "8000"))
+DEMO_SSH_PORT = int(os.environ.get("DEMO_SSH_PORT", "2222"))
+DEMO_JMX_PORT = int(os.environ.get("DEMO_JMX_PORT", "9010"))
+
+started: list[tuple[str, subprocess.Popen]] = []
+stoppers: list = []
+
+
+def say(message: str) -> None:
+    print(f"[make run] {message}", flush=True)
+
+
+def manage(*args: str, env: dict) -> None:
+    subprocess.run([str(VENV_BIN / "python"), "manage.py", *args], cwd=REPO, env=env, check=True)
+
+
+def spawn(name: str, argv: list[str], env: dict) -> subprocess.Popen:
+    # Each child gets its own process group so Ctrl-C reaches it only through
+    # us, and we stop it (and its pool children) as a whole.
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, start_new_session=True)
+    started.append((name, proc))
+    return proc
+
+
+def ensure_memcached(env: dict) -> None:
+    servers = env.get("MEMCACHED_SERVERS", "127.0.0.1:11211").split(",")
+    host, port = servers[0].rsplit(":", 1)
+    if port_open(host, int(port)):
+        say(f"memcached already answers on {host}:{port}")
+        return
+    from pyscaler.localservers.memcached import MemcachedServer
+
+    server = MemcachedServer(port=int(port), host=host).start()
+    stoppers.append(server.stop)
+    say(f"started memcached on {host}:{port}")
+
+
+def start_demo_sshd():
+    from pyscaler.localservers.sshd import SshServer
+
+    server = SshServer(VAR / "demo" / "sshd", host="127.0.0.1", port=DEMO_SSH_PORT)
+    if port_open("127.0.0.1", DEMO_SSH_PORT):
+        say(f"port {DEMO_SSH_PORT} busy: assuming the demo sshd from an earlier run is still up")
+    else:
+        server.start()
+        stoppers.append(server.stop)
+        say(f"started the demo sshd on 127.0.0.1:{DEMO_SSH_PORT} (keys under {server.workdir})")
+    return server
+
+
+def start_demo_jvm() -> int | None:
+    try:
+        from pyscaler.localservers.jvm import JmxJvm
+    except ImportError:
+        return None
+    if port_open("127.0.0.1", DEMO_JMX_PORT):
+        say(f"port {DEMO_JMX_PORT} busy: assuming the demo JVM is still up")
+        return DEMO_JMX_PORT
+    jvm = JmxJvm(port=DEMO_JMX_PORT, workdir=VAR / "demo" / "jvm").start()
+    stoppers.append(jvm.stop)
+    say(f"started the demo JVM with JMX remote on 127.0.0.1:{DEMO_JMX_PORT}")
+    return DEMO_JMX_PORT
+
+
+def ensure_admin(env: dict) -> None:
+    password = os.environ.get("PYSCALER_ADMIN_PASSWORD")
+    script = (
+        "from django.contrib.auth.models import User, Group\n"
+        "import sys\n"
+        "u = User.objects.filter(username='admin').first()\n"
+        "if u is None:\n"
+        "    u = User.objects.create_superuser('admin', 'admin@localhost', sys.argv[1])\n"
+        "    u.groups.add(Group.objects.get(name='admins'))\n"
+        "    print('created')\n"
+        "else:\n"
+        "    print('exists')\n"
+    )
+    new_password = password or secrets.token_urlsafe(12)
+    out = subprocess.run(
+        [str(VENV_BIN / "python"), "-c",
+         "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE','pyscaler.settings'); "
+         f"django.setup(); exec({script!r})", new_password],
+        cwd=REPO, env=env, check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    if out == "created":
+        say(f"admin user created: admin / {new_password}  (shown once; change it in the admin)")
+    else:
+        say("admin user exists (reset its password with: .venv/bin/python manage.py changepassword admin)")
+
+
+def main() -> int:
+    VAR.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("PYSCALER_VAR_DIR", str(VAR))
+    env.setdefault("EMAIL_URL", "filemail://")
+    env.setdefault("EMAIL_FILE_PATH", str(VAR / "mail"))
+
+    ensure_memcached(env)
+    sshd = start_demo_sshd()
+    # The demo node's host key is known from the file sshd's keys were made
+    # with: host keys stay verified in the demo too.
+    env.setdefault("SSH_KNOWN_HOSTS", str(sshd.known_hosts_path))
+    env.setdefault("SSH_KEY_PATH", str(sshd.client_key_path))
+    jmx_port = start_demo_jvm()
+
+    manage("migrate", "--noinput", "-v", "0", env=env)
+    manage("collectstatic", "--noinput", "-v", "0", env=env)
+    ensure_admin(env)
+    demo_args = ["demo_setup", "--ssh-port", str(sshd.port), "--ssh-user", sshd.user,
+                 "--ssh-key", str(sshd.client_key_path)]
+    if jmx_port:
+        demo_args += ["--jmx-port", str(jmx_port)]
+    manage(*demo_args, env=env)
+
+    if port_open(HOST, PORT):
+        say(f"port {PORT} is busy on {HOST}: set RUN_PORT to another port")
+        return 1
+    spawn("web", [str(VENV_BIN / "gunicorn"), "pyscaler.wsgi", "-b", f"{HOST}:{PORT}", "-w", "2",
+                  "--timeout", "60", "--access-logfile", "-"], env)
+    spawn("worker", [str(VENV_BIN / "celery"), "-A", "pyscaler", "worker", "-Q", "collect,control,actions",
+                     "-c", "2", "-n", "run@%h", "-l", "INFO"], env)
+    spawn("beat", [str(VENV_BIN / "celery"), "-A", "pyscaler", "beat", "-l", "INFO",
+                   "-s", str(VAR / "celerybeat-schedule")], env)
+    wait_for_port(HOST, PORT, timeout=30, proc=started[0][1], what="gunicorn")
+    say(f"PyScaler is up: http://{HOST}:{PORT}/  (admin at http://{HOST}:{PORT}/admin/)")
+    say(f"samples are logged under {VAR / 'samples'}; demo e-mails land in {VAR / 'mail'}")
+    say("Ctrl-C stops everything this command started")
+
+    try:
+        while True:
+            for name, proc in started:
+                if proc.poll() is not None:
+                    say(f"{name} exited with status {proc.returncode}; stopping the rest")
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        say("stopping")
+        return 0
+    finally:
+        shutdown()
+
+
+def shutdown() -> None:
+    for name, proc in reversed(started):
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for name, proc in reversed(started):
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stop_process(proc)
+    for stop in reversed(stoppers):
+        stop()
+    say("all processes stopped")
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    sys.exit(main())

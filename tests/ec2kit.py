@@ -1,0 +1,121 @@
+"""Shared set-up of the EC2 action tests: clusters launching into the real
+moto server, its load balancers, and what moto says about instances."""
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import boto3
+
+from apps.actions.context import StepContext
+from apps.actions.ec2 import CLUSTER_TAG, STEP_TAG
+from apps.actions.models import Action
+from apps.control.models import Cluster, Node
+from pyscaler.localservers.moto_server import DEFAULT_AMI_ID, MotoServer
+
+_ids = itertools.count(1)
+REGION = "us-east-1"
+
+
+def aws(moto: MotoServer, service: str):
+    return boto3.client(service, endpoint_url=moto.endpoint_url, region_name=REGION)
+
+
+def default_subnet(moto: MotoServer) -> tuple[str, str]:
+    """(vpc id, subnet id) of moto's default VPC."""
+    ec2 = aws(moto, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
+    return vpc, subnet
+
+
+def make_target_group(moto: MotoServer, name: str = "web") -> str:
+    vpc, _ = default_subnet(moto)
+    return aws(moto, "elbv2").create_target_group(
+        Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="instance"
+    )["TargetGroups"][0]["TargetGroupArn"]
+
+
+def make_classic_elb(moto: MotoServer, name: str = "web-classic") -> str:
+    aws(moto, "elb").create_load_balancer(
+        LoadBalancerName=name,
+        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 8080}],
+        AvailabilityZones=[f"{REGION}a"],
+    )
+    return name
+
+
+def make_ec2_cluster(moto: MotoServer, **fields: Any) -> Cluster:
+    _, subnet = default_subnet(moto)
+    defaults: dict[str, Any] = {
+        "name": f"ec2-{next(_ids)}",
+        "ec2_ami": DEFAULT_AMI_ID,
+        "ec2_instance_type": "t3.micro",
+        "ec2_subnet_id": subnet,
+        "min_size": 0,
+        "max_size": 5,
+        "max_step_size": 1,
+    }
+    defaults.update(fields)
+    cluster = Cluster(**defaults)
+    cluster.full_clean()
+    cluster.save()
+    return cluster
+
+
+def make_action(cluster: Cluster, kind: str, **params: Any) -> Action:
+    action = Action(cluster=cluster, name=f"{kind}-{next(_ids)}", kind=kind, params=params, timeout_s=120)
+    action.full_clean()
+    action.save()
+    return action
+
+
+def context(cluster: Cluster, step_id: str | None = None, **fields: Any) -> StepContext:
+    return StepContext(
+        cluster=cluster,
+        step_id=step_id or f"pyscaler-step-test-{next(_ids)}-{time.time_ns()}",
+        deadline=time.monotonic() + fields.pop("timeout_s", 60),
+        **fields,
+    )
+
+
+def instances(moto: MotoServer, *, states: tuple[str, ...] = ("pending", "running"),
+              **tags: str) -> list[dict[str, Any]]:
+    """moto's instances in the given states, filtered by tags (``step``/``cluster``
+    for PyScaler's own tags)."""
+    names = {"step": STEP_TAG, "cluster": CLUSTER_TAG}
+    filters = [{"Name": "instance-state-name", "Values": list(states)}]
+    filters += [{"Name": f"tag:{names.get(k, k)}", "Values": [v]} for k, v in tags.items()]
+    found = []
+    for r in aws(moto, "ec2").describe_instances(Filters=filters)["Reservations"]:
+        found.extend(r["Instances"])
+    return found
+
+
+def state_of(moto: MotoServer, instance_id: str) -> str:
+    r = aws(moto, "ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return r[0]["Instances"][0]["State"]["Name"]
+
+
+def target_ids(moto: MotoServer, target_group_arn: str) -> set[str]:
+    health = aws(moto, "elbv2").describe_target_health(TargetGroupArn=target_group_arn)
+    return {d["Target"]["Id"] for d in health["TargetHealthDescriptions"]}
+
+
+def classic_ids(moto: MotoServer, name: str) -> set[str]:
+    lb = aws(moto, "elb").describe_load_balancers(LoadBalancerNames=[name])["LoadBalancerDescriptions"][0]
+    return {i["InstanceId"] for i in lb["Instances"]}
+
+
+def launch_foreign(moto: MotoServer, count: int = 1) -> list[str]:
+    """Instances launched outside PyScaler (no PyScaler tags)."""
+    made = aws(moto, "ec2").run_instances(ImageId=DEFAULT_AMI_ID, InstanceType="t3.micro",
+                                          MinCount=count, MaxCount=count)
+    return [i["InstanceId"] for i in made["Instances"]]
+
+
+def node_for(cluster: Cluster, instance_id: str, **fields: Any) -> Node:
+    """A Node row for an existing instance (an operator's, or PyScaler's)."""
+    return Node.objects.create(cluster=cluster, name=instance_id, address="127.0.0.1",
+                               ec2_instance_id=instance_id, **fields)

@@ -1,0 +1,112 @@
+"""DistributedScript's run(ctx) on two real sshd nodes through Fabric's
+ThreadingGroup: parallel, per-node output and status, failures, tolerance,
+Fabric tasks, host keys and the deadline."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from apps.actions.choices import ActionKindChoice as K
+from apps.actions.context import StepContext
+from apps.actions.kinds.base import ActionError
+from tests.chainkit import make_action, make_cluster, make_node, trust
+
+pytestmark = pytest.mark.django_db
+
+
+def home_of_task(c):
+    """A Fabric task: a function taking a Connection (used by a test below)."""
+    return "task saw " + c.run("echo $HOME").stdout.strip()
+
+
+def failing_task(c):
+    c.run("echo about to fail; exit 4")
+
+
+@pytest.fixture
+def cluster(sshd_nodes, settings, tmp_path):
+    trust(settings, tmp_path, *sshd_nodes)
+    cluster = make_cluster()
+    make_node(cluster, sshd_nodes[0], "node-a")
+    make_node(cluster, sshd_nodes[1], "node-b")
+    make_node(cluster, sshd_nodes[1], "node-gone", state="terminated")
+    return cluster
+
+
+def run(cluster, params, timeout: float = 15):
+    action = make_action(cluster, K.DISTRIBUTED_SCRIPT, params)
+    ctx = StepContext(cluster=cluster, deadline=time.monotonic() + timeout)
+    return action.kind_class()(action).run(ctx), ctx
+
+
+def test_it_runs_on_every_running_node_in_parallel_with_per_node_output(cluster, sshd_nodes):
+    started = time.monotonic()
+    result, ctx = run(cluster, {"command": "sleep 1; echo home=$HOME"})
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 1.9, f"not parallel: {elapsed:.2f} s for two 1 s commands"
+    output = "\n".join(ctx.output)
+    assert f"[node-a] exit 0\nhome={sshd_nodes[0].home}" in output
+    assert f"[node-b] exit 0\nhome={sshd_nodes[1].home}" in output
+    assert "node-gone" not in output
+    assert result.summary == "2 of 2 nodes succeeded"
+    assert result.data["distributed_script"] == {"node-a": "exit 0", "node-b": "exit 0"}
+
+
+def test_one_failing_node_fails_the_step_naming_it(cluster, sshd_nodes):
+    command = f'echo trying; test "$HOME" != "{sshd_nodes[1].home}" || exit 5'
+    with pytest.raises(ActionError, match="1 of 2 nodes succeeded; failed on: node-b"):
+        run(cluster, {"command": command})
+
+
+def test_failures_can_be_tolerated(cluster, sshd_nodes):
+    command = f'echo trying; test "$HOME" != "{sshd_nodes[1].home}" || exit 5'
+    result, ctx = run(cluster, {"command": command, "tolerate_failures": True})
+    assert "failures tolerated: node-b" in result.summary
+    assert "[node-b] exit 5\ntrying" in "\n".join(ctx.output)
+
+
+def test_it_runs_on_the_named_nodes_only(cluster):
+    result, ctx = run(cluster, {"command": "echo hi", "nodes": ["node-b"]})
+    assert result.data["distributed_script"] == {"node-b": "exit 0"}
+    with pytest.raises(ActionError, match=r"nodes not running: node-gone \(terminated\)"):
+        run(cluster, {"command": "echo hi", "nodes": ["node-gone"]})
+
+
+def test_a_fabric_task_runs_per_node_with_its_result_recorded(cluster, sshd_nodes):
+    result, ctx = run(cluster, {"fabric_task": f"{__name__}.home_of_task"})
+    output = "\n".join(ctx.output)
+    assert f"[node-a] ok\ntask saw {sshd_nodes[0].home}" in output
+    assert f"[node-b] ok\ntask saw {sshd_nodes[1].home}" in output
+    with pytest.raises(ActionError, match="0 of 2 nodes succeeded"):
+        run(cluster, {"fabric_task": f"{__name__}.failing_task"})
+
+
+def test_a_hanging_command_is_stopped_at_the_deadline(cluster):
+    started = time.monotonic()
+    with pytest.raises(ActionError, match="0 of 2 nodes succeeded") as info:
+        run(cluster, {"command": "sleep 30"}, timeout=2)
+    assert time.monotonic() - started < 5
+    assert "node-a" in str(info.value)
+
+
+def test_an_unknown_host_key_is_refused_not_added(cluster, settings, tmp_path, sshd_nodes):
+    only_a = trust(settings, tmp_path, sshd_nodes[0])
+    before = only_a.read_text()
+    with pytest.raises(ActionError, match="failed on: node-b"):
+        _, ctx = run(cluster, {"command": "echo hi"})
+    assert only_a.read_text() == before
+    result, ctx = run(cluster, {"command": "echo hi", "tolerate_failures": True})
+    assert "[node-b] error\nHostKeyError: host key for" in "\n".join(ctx.output)
+    assert "is unknown" in "\n".join(ctx.output)
+
+
+def test_trust_on_first_use_applies_to_fabric_too(cluster, settings, tmp_path, sshd_nodes):
+    from apps.monitoring.ssh.models import KnownHostKey
+
+    trust(settings, tmp_path)  # nothing trusted
+    settings.SSH_HOST_KEY_POLICY = "tofu"
+    result, _ = run(cluster, {"command": "echo hi"})
+    assert result.summary == "2 of 2 nodes succeeded"
+    assert {(k.host, k.port) for k in KnownHostKey.objects.all()} == {(s.host, s.port) for s in sshd_nodes}
