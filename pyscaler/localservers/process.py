@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from types import TracebackType
 from typing import Self
 
@@ -82,10 +83,19 @@ class ServerProcess:
         self._proc.wait(timeout=10)
         self._cleanup()
 
-    def pause(self) -> None:
+    def pause(self, timeout: float = 5.0) -> None:
         """SIGSTOP: the host hangs; TCP connects still complete (kernel backlog)
-        but nothing answers."""
+        but nothing answers.
+
+        kill() only queues the stop: a thread busy on the other core may still
+        answer a request or two before it halts, which made "a hung server"
+        tests flaky. So wait until every thread of every target is stopped."""
         self._signal(signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while not all(_all_threads_stopped(pid) for pid in self._signal_targets()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self!r} did not stop within {timeout:g} s of SIGSTOP")
+            time.sleep(0.005)
 
     def resume(self) -> None:
         self._signal(signal.SIGCONT)
@@ -103,3 +113,21 @@ class ServerProcess:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    """True when each thread of ``pid`` is in state T (stopped), or it is gone."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return True
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii", errors="replace") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, IndexError):
+            continue
+        if state not in ("T", "t", "Z", "X"):
+            return False
+    return True
+
