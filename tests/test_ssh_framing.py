@@ -15,6 +15,7 @@ from apps.monitoring.ssh.framing import (
     handshake_script,
     is_simple,
     make_nonce,
+    runs_in_place,
     parse_handshake,
     quote,
 )
@@ -92,6 +93,40 @@ def test_only_plain_program_calls_skip_eval(command: str, simple: bool) -> None:
     assert is_simple(command) is simple
 
 
+@pytest.mark.parametrize("command, in_place", [
+    ("cut -d' ' -f1 /proc/loadavg", True),
+    ("wc -l < /proc/self/mounts", True),
+    ("/usr/bin/nproc", True),
+    ("/bin/echo 1", True),  # a path is never a builtin
+    ("exit 3", False),
+    ("cd /", False),
+    ("set -e", False),
+    ("exec cat", False),
+    ("read x", False),
+    ("ulimit -f 1", False),
+    (". /etc/profile", False),
+    ("source /etc/profile", False),
+    ("echo 42", False),
+    ("_pyscaler_end 1 2", False),
+    ("cat /proc/loadavg | cut -d' ' -f1", False),  # not simple at all
+])
+def test_only_external_programs_run_without_a_subshell(command: str, in_place: bool) -> None:
+    assert runs_in_place(command) is in_place
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_builtins_that_change_the_shell_do_not_reach_the_next_command(shell: str) -> None:
+    commands = ["cd /", "set -e", "false", "exit 3", "exec true", "ulimit -n 8", "pwd",
+                "ls /nonexistent-pyscaler-dir", "cut -d' ' -f1 /proc/loadavg", "echo 9"]
+    outputs = run_batch(shell, commands)
+    statuses = [o.status for o in outputs]
+    assert statuses[:6] == [0, 0, 1, 3, 0, 0]
+    assert outputs[6].stdout == f"{os.getcwd()}\n".encode()  # the cd stayed in its subshell
+    assert statuses[7] == 2 and b"nonexistent-pyscaler-dir" in outputs[7].stderr  # run in place, stderr kept
+    assert statuses[8] == 0 and parse_number(outputs[8].stdout) >= 0
+    assert (statuses[9], outputs[9].stdout) == (0, b"9\n")
+
+
 @pytest.mark.parametrize("shell", SHELLS)
 def test_outputs_and_statuses_are_kept_apart_under_hostile_output(shell: str) -> None:
     fake_nonce = make_nonce()
@@ -147,10 +182,15 @@ def test_stderr_is_bounded_in_lines_and_bytes() -> None:
     assert out.stderr.splitlines()[:3] == [b"1", b"2", b"3"] and len(out.stderr.splitlines()) == 20
 
 
-def test_a_command_that_spews_stderr_is_stopped_not_left_to_fill_the_disk() -> None:
-    [out, after] = run_batch("/bin/sh", ["yes 0123456789 >&2", "echo 1"])
-    assert out.status != 0  # SIGXFSZ: the stderr file hit its size limit
-    assert (after.status, after.stdout) == (0, b"1\n")
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("spew", ["yes 0123456789 >&2",  # an external program: runs in place
+                                  "echo x; yes 0123456789 >&2"])  # anything else: a subshell
+def test_a_command_that_spews_stderr_is_stopped_not_left_to_fill_the_disk(shell: str, spew: str) -> None:
+    [out, after, last] = run_batch(shell, [spew, "echo 1", "cut -d' ' -f1 /proc/loadavg"])
+    assert out.status == 128 + 25  # SIGXFSZ: the stderr file hit its size limit
+    assert out.stderr.startswith(b"0123456789\n")
+    assert (after.status, after.stdout) == (0, b"1\n")  # the shell itself lives on
+    assert last.status == 0 and parse_number(last.stdout) >= 0
 
 
 def test_a_trailer_out_of_order_is_a_framing_error() -> None:
