@@ -5,18 +5,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test system-deps venv static-deps migrate demo clean check
+.PHONY: run test system-deps venv static-deps migrate demo clean check constraints
 
 system-deps:
 	bash scripts/install-system-deps.sh
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+# Re-pin every indirect dependency after changing requirements*.txt.
+constraints: venv
+	{ grep '^#' constraints.txt; $(PY) -m pip freeze --exclude-editable | LC_ALL=C sort -f; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 # The console's browser libraries (uPlot), exactly as package-lock.json pins them.
 node_modules/.installed: package.json package-lock.json

@@ -84,7 +84,7 @@ class pyscaler::install {
 
   $stamp = "${venv_dir}/.pyscaler-requirements.txt"
   exec { 'pyscaler: pip install requirements':
-    command   => "${venv_dir}/bin/pip install --no-input --disable-pip-version-check ${pyscaler::pip_options} -r ${app_dir}/requirements.txt && /bin/cp ${app_dir}/requirements.txt ${stamp}",
+    command   => "${venv_dir}/bin/pip install --no-input --disable-pip-version-check ${pyscaler::pip_options} -r ${app_dir}/requirements.txt -c ${app_dir}/constraints.txt && /bin/cp ${app_dir}/requirements.txt ${stamp}",
     unless    => "/usr/bin/cmp -s ${app_dir}/requirements.txt ${stamp}",
     provider  => shell,
     timeout   => 1800,
