@@ -1,6 +1,6 @@
 # @summary Packages, user, directories, the release link and the virtualenv.
 #
-# pip runs when requirements.txt differs from the copy it left in the
+# pip runs when requirements.txt or constraints.txt differ from the copy it left in the
 # virtualenv after its last successful run (a failed run is retried next time).
 class pyscaler::install {
   $app_dir    = $pyscaler::app_dir
@@ -84,8 +84,8 @@ class pyscaler::install {
 
   $stamp = "${venv_dir}/.pyscaler-requirements.txt"
   exec { 'pyscaler: pip install requirements':
-    command   => "${venv_dir}/bin/pip install --no-input --disable-pip-version-check ${pyscaler::pip_options} -r ${app_dir}/requirements.txt -c ${app_dir}/constraints.txt && /bin/cp ${app_dir}/requirements.txt ${stamp}",
-    unless    => "/usr/bin/cmp -s ${app_dir}/requirements.txt ${stamp}",
+    command   => "${venv_dir}/bin/pip install --no-input --disable-pip-version-check ${pyscaler::pip_options} -r ${app_dir}/requirements.txt -c ${app_dir}/constraints.txt && /bin/cat ${app_dir}/requirements.txt ${app_dir}/constraints.txt > ${stamp}",
+    unless    => "/bin/cat ${app_dir}/requirements.txt ${app_dir}/constraints.txt | /usr/bin/cmp -s - ${stamp}",
     provider  => shell,
     timeout   => 1800,
     logoutput => on_failure,
