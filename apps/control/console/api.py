@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
@@ -169,30 +169,42 @@ def _fire(call) -> Response:
 FIRE_RESPONSES = {201: ExecutionDetailSerializer, 400: BAD_PARAMETER, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT}
 
 
-class FireTriggerView(APIView):
-    permission_classes = [CanFire]
+class _FireView(APIView):
+    """Fire something that belongs to a cluster (a trigger's chain, one
+    action), optionally at a chosen target node of that cluster."""
 
-    @extend_schema(operation_id="trigger_fire", summary="Run a trigger's chain now (recorded as fired by you)",
-                   request=FireRequestSerializer, responses=FIRE_RESPONSES)
+    permission_classes = [CanFire]
+    model: type = Trigger
+
+    def fire_by_hand(self, obj, user, target):  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
     def post(self, request: Request, pk: int) -> Response:
-        trigger = get_object_or_404(Trigger.objects.select_related("cluster"), pk=pk)
+        obj = get_object_or_404(self.model.objects.select_related("cluster"), pk=pk)
         body = FireRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        target = _target(trigger.cluster, body.validated_data.get("target_node"))
-        return _fire(lambda: firing.fire_trigger_by_hand(trigger, request.user, target))
+        target = _target(obj.cluster, body.validated_data.get("target_node"))
+        return _fire(lambda: self.fire_by_hand(obj, request.user, target))
 
 
-class FireActionView(APIView):
-    permission_classes = [CanFire]
+@extend_schema_view(post=extend_schema(
+    operation_id="trigger_fire", summary="Run a trigger's chain now (recorded as fired by you)",
+    request=FireRequestSerializer, responses=FIRE_RESPONSES))
+class FireTriggerView(_FireView):
+    model = Trigger
 
-    @extend_schema(operation_id="action_fire", summary="Run one action now (recorded as fired by you)",
-                   request=FireRequestSerializer, responses=FIRE_RESPONSES)
-    def post(self, request: Request, pk: int) -> Response:
-        action = get_object_or_404(Action.objects.select_related("cluster"), pk=pk)
-        body = FireRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        target = _target(action.cluster, body.validated_data.get("target_node"))
-        return _fire(lambda: firing.fire_action_by_hand(action, request.user, target))
+    def fire_by_hand(self, obj, user, target):
+        return firing.fire_trigger_by_hand(obj, user, target)
+
+
+@extend_schema_view(post=extend_schema(
+    operation_id="action_fire", summary="Run one action now (recorded as fired by you)",
+    request=FireRequestSerializer, responses=FIRE_RESPONSES))
+class FireActionView(_FireView):
+    model = Action
+
+    def fire_by_hand(self, obj, user, target):
+        return firing.fire_action_by_hand(obj, user, target)
 
 
 class ResumeExecutionView(APIView):
