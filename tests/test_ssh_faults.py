@@ -77,7 +77,7 @@ def test_an_unreachable_node_fails_fast_and_the_other_node_is_still_collected(
     results = {}
     for node in (node_down, node_up):
         results[node.id], elapsed = timed(collect_node, node, counters, pool=ssh_pool)
-        assert elapsed < 2.0
+        assert elapsed < 3.0  # refused at once: well under the 5 s connect timeout
     failed = results[node_down.id]
     assert all(isinstance(r, CollectionError) for r in failed)
     assert [r.series.counter_id for r in failed] == [c.id for c in counters]  # one error per counter
@@ -96,7 +96,7 @@ def test_a_hung_node_costs_at_most_the_connect_timeout(make_sshd, ssh_pool, sett
         results, elapsed = timed(collect_node, node, counters, pool=ssh_pool)
     finally:
         server.resume()
-    assert elapsed < 2.0
+    assert elapsed < 3.0  # the 1 s connect timeout, plus slack
     assert values(results) == [f"no SSH banner from {server.host}:{server.port} after 1 s "
                                f"(server hung or overloaded, or not an SSH server)"] * 2
     assert values(collect_node(node, counters, pool=ssh_pool)) == [1.0, 2.0]
@@ -109,7 +109,7 @@ def test_a_wrong_key_is_refused_with_a_clear_message(make_sshd, ssh_pool, settin
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True, timeout=30)
     node = make_node(server, ssh_key_path=str(other_key))
     [result], elapsed = timed(collect_node, node, make_counters(node, ["echo 1"]), pool=ssh_pool)
-    assert elapsed < 2.0
+    assert elapsed < 3.0  # refused at once: well under the 5 s connect timeout
     assert result.message == (
         f"authentication refused for {server.user}@{server.host}:{server.port} "
         f"(tried: key file {other_key}, SSH agent (none running))"
@@ -144,7 +144,7 @@ def test_a_hanging_command_is_cut_at_the_deadline_then_the_next_batch_works(
     counters = make_counters(node, ["echo 1", f"echo partial; {hang}", "echo 3"])
 
     results, elapsed = timed(collect_node, node, counters, pool=ssh_pool)
-    assert 1.0 <= elapsed < 1.8  # the deadline, not the 30 s the command wanted
+    assert 1.0 <= elapsed < 2.5  # the deadline (plus a loaded machine's slack), not the 30 s the command wanted
     assert isinstance(results[0], Sample) and results[0].value == 1.0
     assert (results[1].message, results[1].output) == ("timed out after 1 s", "partial\n")
     assert results[2].message == "not run: an earlier command of the batch failed (timed out after 1 s)"
@@ -174,7 +174,7 @@ def test_the_connection_is_reused_and_reopened_after_sshd_restarts(make_sshd, ss
     # The dead connection is noticed and replaced within the same tick: no sample lost.
     results, elapsed = timed(collect_node, node, counters, pool=ssh_pool)
     assert isinstance(results[0], Sample) and values(results) != first
-    assert ssh_pool.opened == 2 and elapsed < 2.0
+    assert ssh_pool.opened == 2 and elapsed < 3.0
 
     take_down(server, "kill")  # the host dies
     server.start()
