@@ -2,7 +2,7 @@
 `puppet apply --noop` of the PyScaler host role compiles and evaluates on this
 machine, for a full host and for a collect-only worker host; bad parameters
 are refused naming them. Puppet runs sealed in a loopback-only network
-namespace (pyscaler/localservers/puppet.py): facter never reaches a
+namespace (apps/actions/puppet_command.py): facter never reaches a
 metadata address."""
 from __future__ import annotations
 
@@ -13,14 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pyscaler.localservers.puppet import (
-    PUPPET_DIR,
-    PuppetDirs,
-    apply_command,
-    manifests_under,
-    parser_validate_command,
-    run_sealed,
-)
+from apps.actions.puppet_command import PuppetDirs, apply_command, parser_validate_command
+from pyscaler.localservers.puppet import PUPPET_DIR, manifests_under, run_sealed
 from pyscaler.localservers.util import REPO_ROOT
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ With settings.PUPPET_FACTER_BLOCKLIST set, facter runs first with a facter.conf
 blocking those fact groups and Puppet reads the facts it wrote (the json facts
 terminus): Puppet itself has no option pointing its facter at another
 facter.conf. With settings.PUPPET_SEAL_NETWORK, facter and Puppet run in a
-loopback-only network namespace (see pyscaler/localservers/puppet.py); the
+loopback-only network namespace (see apps/actions/puppet_command.py); the
 manifest learns the node's own namespace from the ``pyscaler_service_netns``
 fact, so services it starts still serve on the node's network.
 """
@@ -31,9 +31,8 @@ from pathlib import Path, PurePosixPath
 import paramiko
 from django.conf import settings
 
-from pyscaler.localservers.puppet import PuppetDirs, apply_command, sealed, shell_command
-
 from .kinds.base import ActionError
+from .puppet_command import PuppetDirs, apply_command, sealed, shell_command
 from .ssh_exec import run_bounded
 
 #: Exit statuses of --detailed-exitcodes that mean success.

@@ -1,104 +1,26 @@
-"""Run Puppet sealed in loopback, with all of its state in one directory.
+"""Run Puppet on this machine, sealed in loopback, for tests.
 
-Facter's cloud facts may query the instance-metadata address 169.254.169.254,
-which tests, the demo and this project's machines must never contact. Blocking
-fact groups is a moving target (new facter versions add groups), so Puppet runs
-in a fresh network namespace whose only interface is loopback: any address
-but 127.0.0.0/8 fails at once with "network unreachable", whatever facter
-tries. `unshare -n` needs root; otherwise an unprivileged user namespace
-(`unshare -r -n`) gives the same isolation.
-
-Puppet's own directories (confdir, vardir, logdir, rundir, codedir) point into
-one work directory so a run never reads or changes the machine's Puppet set-up.
-
-The command builders return argument lists; `shell_command` turns one into a
-string for running on a node over SSH, where the binaries are looked up on the
-node's PATH.
+The command lines (the loopback-only network namespace, Puppet's state kept in
+one work directory) are built by apps/actions/puppet_command.py, which
+OSConfiguration uses on nodes too; this module only adds what a local run
+needs: the repository's puppet/ directory, its manifests, and running a
+command here within a timeout.
 """
 from __future__ import annotations
 
-import os
-import shlex
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from apps.actions.puppet_command import sealed, shell_command
 from pyscaler.localservers.util import REPO_ROOT, ServerError, require_binary
 
 PUPPET_DIR = REPO_ROOT / "puppet"
 DEFAULT_TIMEOUT_S = 120.0
 
 
-@dataclass(frozen=True)
-class PuppetDirs:
-    """Puppet's state directories, all under ``root``."""
-
-    root: Path
-
-    @property
-    def confdir(self) -> Path:
-        return self.root / "conf"
-
-    @property
-    def codedir(self) -> Path:
-        return self.root / "code"
-
-    def create(self) -> PuppetDirs:
-        for name in ("conf", "var", "log", "run", "code"):
-            (self.root / name).mkdir(parents=True, exist_ok=True)
-        return self
-
-    def args(self) -> list[str]:
-        return [
-            "--confdir", str(self.root / "conf"),
-            "--vardir", str(self.root / "var"),
-            "--logdir", str(self.root / "log"),
-            "--rundir", str(self.root / "run"),
-            "--codedir", str(self.root / "code"),
-        ]
-
-
-def sealed(command: Sequence[str], *, unshare: str = "unshare", ip: str = "ip",
-           as_root: bool | None = None) -> list[str]:
-    """Wrap ``command`` so it runs in a new network namespace with only loopback up.
-
-    ``as_root`` says whether the command will run as root (local runs: the
-    current user; remote runs: the SSH user, so the caller must say).
-    """
-    root = os.geteuid() == 0 if as_root is None else as_root
-    flags = ["-n"] if root else ["-r", "-n"]
-    # "$@" keeps every argument intact; no quoting of the command is needed.
-    script = f'{shlex.quote(ip)} link set lo up && exec "$@"'
-    return [unshare, *flags, "sh", "-c", script, "puppet-sealed", *command]
-
-
-def apply_command(manifest: Path | str, dirs: PuppetDirs, *, modulepath: Sequence[Path | str] = (),
-                  noop: bool = False, hiera_config: Path | str | None = None,
-                  puppet: str = "puppet", extra: Sequence[str] = ()) -> list[str]:
-    """`puppet apply` with detailed exit codes (0 no change, 2 changes, 4/6 failures)."""
-    command = [puppet, "apply", *dirs.args(), "--detailed-exitcodes", "--color=false"]
-    if modulepath:
-        command += ["--modulepath", ":".join(str(p) for p in modulepath)]
-    if hiera_config is not None:
-        command += ["--hiera_config", str(hiera_config)]
-    if noop:
-        command.append("--noop")
-    return [*command, *extra, str(manifest)]
-
-
-def parser_validate_command(paths: Sequence[Path | str], dirs: PuppetDirs, *,
-                            puppet: str = "puppet") -> list[str]:
-    return [puppet, "parser", "validate", *dirs.args(), "--color=false", *(str(p) for p in paths)]
-
-
 def manifests_under(directory: Path = PUPPET_DIR) -> list[Path]:
     return sorted(directory.rglob("*.pp"))
-
-
-def shell_command(command: Sequence[str]) -> str:
-    """One shell-safe string, for running the command on a node over SSH."""
-    return shlex.join(command)
 
 
 def run_sealed(command: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT_S,
