@@ -112,3 +112,50 @@ def test_a_killed_server_refuses_connections(make_sshd) -> None:
     server.kill()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((server.host, server.port), timeout=2)
+
+
+def _password_login(server: SshServer, user: str, password: str) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(server.known_hosts_path))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(server.host, port=server.port, username=user, password=password, look_for_keys=False,
+                       allow_agent=False, timeout=5, banner_timeout=5, auth_timeout=5)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def test_the_password_account_logs_in_by_its_password_and_by_nothing_else(
+    sshd_password_node: SshServer, password_account
+) -> None:
+    client = _password_login(sshd_password_node, password_account.user, password_account.password)
+    try:
+        assert _run(client, "id -un") == password_account.user
+    finally:
+        client.close()
+    with pytest.raises(paramiko.AuthenticationException):
+        _password_login(sshd_password_node, password_account.user, password_account.password + "x").close()
+    # The key every other login uses does not stand in for the password.
+    key_login = paramiko.SSHClient()
+    key_login.load_host_keys(str(sshd_password_node.known_hosts_path))
+    try:
+        with pytest.raises(paramiko.AuthenticationException):
+            key_login.connect(sshd_password_node.host, port=sshd_password_node.port,
+                              username=password_account.user,
+                              key_filename=str(sshd_password_node.client_key_path), look_for_keys=False,
+                              allow_agent=False, timeout=5, banner_timeout=5, auth_timeout=5)
+    finally:
+        key_login.close()
+    # Everyone else still logs in by key, as on every other test server.
+    client = _connect(sshd_password_node)
+    try:
+        assert _run(client, "echo key") == "key"
+    finally:
+        client.close()
+
+
+def test_a_default_server_refuses_passwords(sshd_node: SshServer, password_account) -> None:
+    with pytest.raises(paramiko.AuthenticationException):
+        _password_login(sshd_node, password_account.user, password_account.password).close()

@@ -21,7 +21,7 @@ import select
 import shlex
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -49,7 +49,9 @@ class SshTarget:
     port: int
     user: str
     key_path: str | None
-    password: str | None
+    password: str | None = field(repr=False)
+    #: Where the password came from, for messages (the password never goes in one).
+    password_source: str = ""
 
     @classmethod
     def for_node(cls, node) -> SshTarget:
@@ -62,8 +64,10 @@ class SshTarget:
                 raise ActionError(
                     f"node {node.name}: SSH password of cluster {cluster.name}: {exc}"
                 ) from None
+            source = f"cluster {cluster.name}: ssh_password_ref {cluster.ssh_password_ref}"
         else:
             password = settings.SSH_PASSWORD or None
+            source = "SSH_PASSWORD"
         return cls(
             name=node.name,
             host=node.address,
@@ -71,6 +75,7 @@ class SshTarget:
             user=node.ssh_user or cluster.ssh_user or settings.SSH_DEFAULT_USER,
             key_path=node.ssh_key_path or cluster.ssh_key_path or settings.SSH_KEY_PATH or None,
             password=password,
+            password_source=source if password else "",
         )
 
     def auth_kwargs(self) -> dict:
@@ -144,7 +149,10 @@ def connect(target: SshTarget, deadline: float) -> paramiko.SSHClient:
         raise ActionError(f"node {target.name}: {check.changed_error(exc.key, exc.expected_key)}") from None
     except paramiko.AuthenticationException as exc:
         _close(client, sock)
-        raise ActionError(f"node {target.name}: SSH authentication failed as {target.user}: {exc}") from None
+        tried = f" (password from {target.password_source})" if target.password_source else ""
+        raise ActionError(
+            f"node {target.name}: SSH authentication failed as {target.user}{tried}: {exc}"
+        ) from None
     except (paramiko.SSHException, OSError, EOFError) as exc:
         _close(client, sock)
         raise ActionError(f"node {target.name}: SSH connection failed: {exc}", retryable=True) from None

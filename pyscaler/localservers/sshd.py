@@ -7,10 +7,16 @@ config, host key and authorized client key, all kept in one work directory
 
 Several nodes are several servers on 127.0.0.2, 127.0.0.3, ... (all of
 127.0.0.0/8 is loopback on Linux) or on different ports of one address.
+
+Logins are by key only, except for one named ``password_user`` a server may
+be given: that account (which must exist with a password in /etc/shadow, as
+sshd without PAM checks there) logs in by password alone, so a test that
+succeeds proves the password was used. Root never logs in by password.
 """
 from __future__ import annotations
 
 import getpass
+import re
 import socket
 import subprocess
 import time
@@ -21,6 +27,8 @@ from pyscaler.localservers.util import ServerError, descendants, free_port, requ
 
 SSHD = "/usr/sbin/sshd"  # sshd refuses to run unless started by its absolute path
 PRIVSEP_DIR = Path("/run/sshd")
+#: What may follow "Match User" without becoming a pattern list or a second keyword.
+_USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 def _keygen(path: Path, comment: str) -> None:
@@ -34,13 +42,22 @@ def _keygen(path: Path, comment: str) -> None:
 
 
 class SshServer(ServerProcess):
-    """One sshd listening on ``host:port``, accepting ``user`` with ``client_key_path``."""
+    """One sshd listening on ``host:port``, accepting ``user`` with
+    ``client_key_path`` and, when given, ``password_user`` with its password."""
 
-    def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int | None = None,
+                 password_user: str | None = None) -> None:
         self.workdir = Path(workdir)
         self.host = host
         self.port = port or free_port(host)
         self.user = getpass.getuser()
+        if password_user is not None and not _USER_NAME.fullmatch(password_user):
+            raise ValueError(f"password_user {password_user!r} is not a plain user name")
+        if password_user in (self.user, "root"):
+            raise ValueError(
+                f"password_user {password_user!r} must be a dedicated account, not {self.user} or root"
+            )
+        self.password_user = password_user
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host_key_path = self.workdir / "ssh_host_ed25519_key"
         self.client_key_path = self.workdir / "id_ed25519"
@@ -89,10 +106,23 @@ class SshServer(ServerProcess):
                     # A clean environment: bash reads $HOME/.bashrc even for
                     # non-interactive ssh commands.
                     f"SetEnv HOME={self.home} LANG=C.UTF-8",
+                    *self._password_login_lines(),
                     "",
                 ]
             )
         )
+
+    def _password_login_lines(self) -> list[str]:
+        """A Match block (it must come last): only this account, and only by
+        password, so the key every other login uses cannot stand in for it."""
+        if self.password_user is None:
+            return []
+        return [
+            f"Match User {self.password_user}",
+            "    PasswordAuthentication yes",
+            "    PubkeyAuthentication no",
+            "    AuthenticationMethods password",
+        ]
 
     @property
     def host_public_key(self) -> str:
@@ -177,4 +207,5 @@ class SshServer(ServerProcess):
             self._log = None
 
     def __repr__(self) -> str:
-        return f"SshServer({self.user}@{self.host}:{self.port}, running={self.running})"
+        password = f", password login for {self.password_user}" if self.password_user else ""
+        return f"SshServer({self.user}@{self.host}:{self.port}{password}, running={self.running})"

@@ -155,7 +155,10 @@ def _methods(pkey: paramiko.PKey | None, target: SshTarget, password: str | None
         tried.append(f"key file {target.key_path}")
     tried.append("SSH agent" if os.environ.get("SSH_AUTH_SOCK") else "SSH agent (none running)")
     if password:
-        tried.append("password")
+        # Name where the password came from, never the password: the message
+        # lands in the sample log, health and the console.
+        where = f"{target.password_source} {target.password_ref}" if target.password_ref else "SSH_PASSWORD"
+        tried.append(f"password from {where}")
     return ", ".join(tried)
 
 
