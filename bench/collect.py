@@ -3,8 +3,10 @@
 in the same run, on the same machine, against the same real servers.
 
 SSH (N loopback sshd "nodes" × K counters, external commands):
-  pyscaler     apps.monitoring.collection.collect_batch — the code the collect
-               task runs — storing into two memcached servers
+  pyscaler     apps.monitoring.collection.collect_plan — the code the collect
+               task runs on the plan the dispatcher sends — storing into two
+               memcached servers (the dispatcher's planning, once per tick for
+               all batches, is timed apart: dispatch_plan_ms)
   rawshell     the floor: one persistent paramiko channel per node running
                /bin/sh, the same commands written on stdin, outputs read back,
                every node free-running in a thread of its own
@@ -251,16 +253,20 @@ def configure(servers, commands, jvm_port: int | None):
 
 
 def bench_pyscaler_ssh(nodes, counters, seconds) -> float:
-    from apps.monitoring.collection import collect_batch
+    """The collect task's work (collect_plan) on the plan a dispatcher sends
+    each tick; the dispatcher's own planning, once per tick for all batches,
+    is bench_dispatch_plan."""
+    from apps.monitoring.collection import collect_plan
+    from apps.monitoring.plan import make_plans
     from apps.monitoring.scheduling import NodeWork
 
-    work = [NodeWork(n.id, [c.id for c in counters], []) for n in nodes]
-    collect_batch(work, datetime.now(timezone.utc))  # connect once, as a warm worker has
+    [plan] = make_plans([[NodeWork(n.id, [c.id for c in counters], []) for n in nodes]])
+    collect_plan(plan, datetime.now(timezone.utc))  # connect once, as a warm worker has
     samples = 0
 
     def body():
         nonlocal samples
-        report = collect_batch(work, datetime.now(timezone.utc))
+        report = collect_plan(plan, datetime.now(timezone.utc))
         if report.errors:
             raise SystemExit(f"collection errors during the benchmark: {report.as_dict()}")
         samples += report.samples
@@ -268,6 +274,16 @@ def bench_pyscaler_ssh(nodes, counters, seconds) -> float:
 
     done, elapsed = run_for(seconds, body)
     return done / elapsed
+
+
+def bench_dispatch_plan(nodes, counters, seconds: float = 1.0) -> float:
+    """Milliseconds the dispatcher spends planning one tick of these nodes."""
+    from apps.monitoring.plan import make_plans
+    from apps.monitoring.scheduling import NodeWork
+
+    work = [NodeWork(n.id, [c.id for c in counters], []) for n in nodes]
+    done, elapsed = run_for(seconds, lambda: len(make_plans([work])))
+    return elapsed / done * 1000
 
 
 def bench_pyscaler_jmx(cluster, jvm_port, seconds, repeats=1, between=None) -> list[float]:
@@ -389,6 +405,7 @@ def main() -> int:
         figures["jmx_values_per_s"] = max(jmx_runs)
         figures["jmx_java_values_per_s"] = max(java_runs)
         figures["memcached_10k_store_s"] = bench_memcached_store()
+        figures["dispatch_plan_ms"] = bench_dispatch_plan(nodes, counters)
 
         ratio = {
             "ssh_vs_rawshell": figures["ssh_samples_per_s"] / figures["ssh_rawshell_per_s"],
@@ -406,6 +423,7 @@ def main() -> int:
                     "jmx_values_per_s", "jmx_java_values_per_s"):
             print(f"{key:<34}{figures[key]:>14.1f}")
         print(f"{'memcached_10k_store_s':<34}{figures['memcached_10k_store_s']:>14.4f}  (target < 0.1 s)")
+        print(f"{'dispatch_plan_ms':<34}{figures['dispatch_plan_ms']:>14.2f}  (once per tick, all batches)")
         print()
         print(f"{'ratio':<34}{'measured':>10}{'target':>10}")
         for key, value in ratio.items():

@@ -91,8 +91,8 @@ def test_a_round_stores_every_nodes_samples_under_the_seed_keys(round_settings, 
     if len(batches) == 2:  # the tick crossed into the next stamp
         assert floor_stamp(now + timedelta(seconds=1), 10) != floor_stamp(now, 10)
 
-    work, at, _ = batches[0]
-    report = collection.collect_batch([NodeWork(**w) for w in work], datetime.fromisoformat(at))
+    plan, at, _ = batches[0]
+    report = collection.collect_plan(plan, datetime.fromisoformat(at))
 
     stamp = format_stamp(floor_stamp(datetime.fromisoformat(at), 10))
     for node in (n0, n1, n2):
@@ -129,7 +129,8 @@ def test_admin_changes_apply_at_the_next_stamp_without_restarting_anything(round
     t0 = floor_stamp(datetime.now(timezone.utc), 5)
     plans: list = []
     collection.dispatch_round(t0, lambda work, at, expires: plans.append(work))
-    assert plans[-1] == [vars(NodeWork(n1.id, [counter.id], []))]
+    assert [(n["id"], n["ssh"], n["jmx"]) for n in plans[-1]["nodes"]] == [(n1.id, [counter.id], [])]
+    assert [c["command"] for c in plans[-1]["ssh_counters"]] == ["echo 1"]
 
     # Disabled in admin: the next stamp dispatches nothing for it.
     counter.enabled = False
@@ -143,14 +144,20 @@ def test_admin_changes_apply_at_the_next_stamp_without_restarting_anything(round
     counter.save()
     n2 = _node(cluster, "n2", sshd_nodes[1])
     collection.dispatch_round(t0 + timedelta(seconds=10), lambda work, at, expires: plans.append(work))
-    assert {w["node_id"] for w in plans[-1]} == {n1.id, n2.id}
+    assert {n["id"] for n in plans[-1]["nodes"]} == {n1.id, n2.id}
 
     # Collection switched off for a node: it leaves the plan.
     n2.collection_enabled = False
     n2.save()
     plans.clear()
     collection.dispatch_round(t0 + timedelta(seconds=15), lambda work, at, expires: plans.append(work))
-    assert [w["node_id"] for w in plans[-1]] == [n1.id]
+    assert [n["id"] for n in plans[-1]["nodes"]] == [n1.id]
+
+    # A changed command is in the next stamp's plan: nothing is cached between ticks.
+    counter.command = "echo 2"
+    counter.save()
+    collection.dispatch_round(t0 + timedelta(seconds=20), lambda work, at, expires: plans.append(work))
+    assert [c["command"] for c in plans[-1]["ssh_counters"]] == ["echo 2"]
 
 
 def test_memcached_down_still_logs_samples_and_raises_nothing(round_settings, sshd_nodes, tmp_path):

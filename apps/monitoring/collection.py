@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,26 +77,18 @@ def _collect_node(node, ssh_counters, jmx_by_jvm, at: datetime) -> list:
 
 
 def collect_batch(work: list[NodeWork], at: datetime) -> BatchReport:
-    from apps.control.models import Node
-    from apps.monitoring.jmx.models import JMXCounter
-    from apps.monitoring.ssh.models import SSHCounter
+    """Collect nodes given by id (reads their rows first: a dispatcher sends
+    collect_plan a ready plan instead)."""
+    from apps.monitoring.plan import make_plans
 
-    nodes = Node.objects.select_related("cluster").in_bulk([w.node_id for w in work])
-    ssh = SSHCounter.objects.in_bulk({cid for w in work for cid in w.ssh_counter_ids})
-    jmx = JMXCounter.objects.select_related("jvm").in_bulk({cid for w in work for cid in w.jmx_counter_ids})
+    return collect_plan(make_plans([work])[0], at)
 
-    jobs = []
-    for item in work:
-        node = nodes.get(item.node_id)
-        if node is None:
-            continue  # deleted since the dispatch
-        ssh_counters = [ssh[c] for c in item.ssh_counter_ids if c in ssh]
-        jmx_by_jvm: dict = defaultdict(list)
-        for cid in item.jmx_counter_ids:
-            if cid in jmx:
-                jmx_by_jvm[jmx[cid].jvm].append(jmx[cid])
-        jobs.append((node, ssh_counters, dict(jmx_by_jvm)))
 
+def collect_plan(plan: dict, at: datetime) -> BatchReport:
+    """Collect one batch as the dispatcher planned it (apps.monitoring.plan)."""
+    from apps.monitoring.plan import restore
+
+    jobs = restore(plan)
     if len(jobs) == 1:
         outcomes = [_collect_node(*jobs[0], at)]
     else:
@@ -125,18 +116,21 @@ def record(results: list) -> BatchReport:
 
 
 def dispatch_round(now: datetime, enqueue) -> int:
-    """Claim the due stamps and enqueue one collect task per batch of nodes.
-    ``enqueue(work_dicts, at_iso, expires_s)`` sends a task (a test passes its
-    own to run batches inline). Returns how many batches were sent."""
+    """Claim the due stamps and enqueue one collect task per batch of nodes,
+    each carrying its plan. ``enqueue(plan, at_iso, expires_s)`` sends a task
+    (a test passes its own to run batches inline). Returns how many batches
+    were sent."""
+    from apps.monitoring.plan import make_plans
     from apps.monitoring.scheduling import batches, claim_due_intervals, enabled_intervals, plan_work
 
     due = claim_due_intervals(now, enabled_intervals(), _store())
     work = plan_work(due)
+    # A batch still queued after its shortest interval would only produce
+    # a stale stamp: let the broker drop it instead.
+    expires = min(due) if due else None
     sent = 0
-    for batch in batches(work, settings.COLLECT_BATCH_SIZE):
-        # A batch still queued after its shortest interval would only produce
-        # a stale stamp: let the broker drop it instead.
-        expires = min(due) if due else None
-        enqueue([vars(w) for w in batch], now.isoformat(), expires)
-        sent += 1
+    for plan in make_plans(batches(work, settings.COLLECT_BATCH_SIZE)):
+        if plan["nodes"]:
+            enqueue(plan, now.isoformat(), expires)
+            sent += 1
     return sent

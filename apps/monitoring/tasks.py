@@ -15,12 +15,16 @@ def dispatch_collection_task() -> int:
     return collection.dispatch_round(datetime.now(timezone.utc), _enqueue)
 
 
-def _enqueue(work: list[dict], at: str, expires: int | None) -> None:
-    collect_task.apply_async(args=(work, at), expires=expires)
+def _enqueue(plan: dict, at: str, expires: int | None) -> None:
+    collect_task.apply_async(args=(plan, at), expires=expires)
 
 
 @shared_task(name="pyscaler.monitoring.collect", ignore_result=True)
-def collect_task(work: list[dict], at: str) -> dict:
-    """Collect one batch of nodes for the round dispatched at ``at``."""
-    report = collection.collect_batch([NodeWork(**w) for w in work], datetime.fromisoformat(at))
-    return report.as_dict()
+def collect_task(plan: dict | list[dict], at: str) -> dict:
+    """Collect one batch of nodes for the round dispatched at ``at``. A list
+    of node/counter ids is the message of a dispatcher from before plans
+    (apps.monitoring.plan), still queued during an upgrade."""
+    when = datetime.fromisoformat(at)
+    if isinstance(plan, list):
+        return collection.collect_batch([NodeWork(**w) for w in plan], when).as_dict()
+    return collection.collect_plan(plan, when).as_dict()
