@@ -1,6 +1,7 @@
 """DistributedScript's run(ctx) on two real sshd nodes through Fabric's
 ThreadingGroup: parallel, per-node output and status, failures, tolerance,
-Fabric tasks, host keys and the deadline."""
+Fabric tasks, host keys and the deadline (what a command started on the
+nodes is killed at it)."""
 from __future__ import annotations
 
 import time
@@ -10,7 +11,9 @@ import pytest
 from apps.actions.choices import ActionKindChoice as K
 from apps.actions.context import StepContext
 from apps.actions.kinds.base import ActionError
+from apps.actions.remote_guard import STOP_GRACE_S
 from tests.chainkit import make_action, make_cluster, make_node, trust
+from tests.nodeprocs import kill_all, left_after, running, unique_sleep
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +25,14 @@ def home_of_task(c):
 
 def failing_task(c):
     c.run("echo about to fail; exit 4")
+
+
+SLEEP = {"seconds": "1"}  # set by a test before it runs sleeping_task
+
+
+def sleeping_task(c):
+    c.run("echo started")
+    c.run(f"sleep {SLEEP['seconds']}")
 
 
 @pytest.fixture
@@ -89,6 +100,52 @@ def test_a_hanging_command_is_stopped_at_the_deadline(cluster):
         run(cluster, {"command": "sleep 30"}, timeout=2)
     assert time.monotonic() - started < 5
     assert "node-a" in str(info.value)
+
+
+@pytest.mark.parametrize("command", [
+    "sleep {s}",
+    "trap '' TERM; sleep {s}; :",  # ignores TERM: needs the KILL
+    "timeout 600 sleep {s}",  # a process group of its own
+    "echo started >&2; sleep {s} & sleep {s}",  # a background child too
+    "FABRIC TASK",
+])
+def test_a_command_running_at_the_deadline_is_killed_on_every_node(cluster, command):
+    seconds = unique_sleep()
+    if command == "FABRIC TASK":
+        SLEEP["seconds"] = seconds
+        params = {"fabric_task": f"{__name__}.sleeping_task"}
+    else:
+        params = {"command": command.format(s=seconds)}
+    action = make_action(cluster, K.DISTRIBUTED_SCRIPT, params)
+    ctx = StepContext(cluster=cluster, deadline=time.monotonic() + 2)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ActionError) as info:
+            action.kind_class()(action).run(ctx)
+        elapsed = time.monotonic() - started
+        left = left_after(seconds, wait_s=3)
+    finally:
+        kill_all(seconds)
+
+    assert elapsed < 2 + STOP_GRACE_S + 1
+    assert left == [], f"still running on the nodes after the step: {left}"
+    assert "0 of 2 nodes succeeded; failed on: node-a (timed out), node-b (timed out)" in str(info.value)
+    output = "\n".join(ctx.output)
+    for node in ("node-a", "node-b"):
+        assert f"[{node}] timed out: stopped at the step's timeout; the node sent TERM, then KILL" in output
+
+
+def test_what_a_command_started_in_the_background_outlives_it_when_it_ends_in_time(cluster):
+    seconds = unique_sleep()
+    try:
+        result, _ = run(cluster, {"command": f"nohup sleep {seconds} >/dev/null 2>&1 & echo started"},
+                        timeout=5)
+        time.sleep(0.5)
+        left = running(seconds)
+    finally:
+        kill_all(seconds)
+    assert result.summary == "2 of 2 nodes succeeded"
+    assert len(left) == 2 and all(line.endswith(f" sleep {seconds}") for line in left), left
 
 
 def test_an_unknown_host_key_is_refused_not_added(cluster, settings, tmp_path, sshd_nodes):

@@ -1,5 +1,6 @@
 """LocalScript's run(ctx) called directly against a real sshd: output, exit
-status, host-key verification, deadline and bounded output."""
+status, host-key verification, deadline (what the script started is killed
+at it) and bounded output."""
 from __future__ import annotations
 
 import time
@@ -10,7 +11,9 @@ from apps.actions.choices import ActionKindChoice as K
 from apps.actions.context import StepContext
 from apps.actions.kinds.base import ActionError
 from apps.actions.kinds.local_script import OUTPUT_LIMIT
+from apps.actions.remote_guard import STOP_GRACE_S
 from tests.chainkit import make_action, make_cluster, make_node, trust
+from tests.nodeprocs import kill_all, left_after, running, unique_sleep
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +46,67 @@ def test_a_non_zero_exit_fails_with_the_status_and_the_output_tail(node):
 def test_a_script_cannot_read_its_way_into_a_hang(node):
     result, _ = run(node, "cat; echo after-cat", timeout=5)  # stdin is closed: cat ends at once
     assert "exited 0" in result.summary
+
+
+def test_a_script_running_at_the_deadline_is_killed_with_everything_it_started(node):
+    seconds = unique_sleep()
+    # A child in a process group of its own, and a shell that ignores TERM.
+    script = f"echo started; timeout 600 sleep {seconds} & trap '' TERM; sleep {seconds}; :"
+    started = time.monotonic()
+    try:
+        with pytest.raises(ActionError) as info:
+            run(node, script, timeout=2)
+        elapsed = time.monotonic() - started
+        left = left_after(seconds, wait_s=3)
+    finally:
+        kill_all(seconds)
+
+    assert elapsed < 2 + STOP_GRACE_S + 1
+    assert left == [], f"still running on the node after the step: {left}"
+    message = str(info.value)
+    assert "script on target timed out after" in message
+    assert "the node sent TERM, then KILL, to the script and every process it started" in message
+    assert "started\npyscaler: stopped at the step's timeout" in message
+    assert info.value.retryable
+
+
+def test_the_node_stops_the_script_when_pyscaler_ends_its_input_or_the_connection_drops(node):
+    """The guard's limit on the node is a backstop; a worker that gives up
+    first (its deadline) or dies (the connection drops) stops the script too."""
+    from apps.actions import ssh_exec
+    from apps.actions.remote_guard import guarded_command
+
+    target = ssh_exec.SshTarget.for_node(node)
+    first, second = unique_sleep(), unique_sleep()
+    try:
+        client = ssh_exec.connect(target, time.monotonic() + 10)
+        try:
+            result = ssh_exec.run_command(client, guarded_command(f"sleep {first}", 60),
+                                          time.monotonic() + 1, limit=1000)
+        finally:
+            client.close()
+        left_first = left_after(first, wait_s=3)
+
+        client = ssh_exec.connect(target, time.monotonic() + 10)
+        channel = client.get_transport().open_session()
+        channel.exec_command(guarded_command(f"sleep {second}", 60))
+        while not running(second):
+            time.sleep(0.05)
+        client.close()  # as when the worker dies
+        left_second = left_after(second, wait_s=3)
+    finally:
+        kill_all(first)
+        kill_all(second)
+
+    assert result.timed_out and result.stopped and result.exit_status is None
+    assert "stopped at the step's timeout (PyScaler ended its input" in result.output
+    assert left_first == [], ("first", left_first)
+    assert left_second == [], ("second", left_second)
+
+
+def test_a_scripts_own_exit_124_is_its_status_not_a_timeout(node):
+    with pytest.raises(ActionError, match="exited with status 124"):
+        run(node, "exit 124")
 
 
 def test_an_unknown_host_key_is_refused(node, settings, tmp_path):

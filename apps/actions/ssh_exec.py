@@ -10,15 +10,15 @@ auto-adds unknown keys by default; :class:`VerifiedConnection` replaces that
 client. (Collection's own connection pool is not reused: it runs a framed
 collection shell per connection, while a step runs one command and leaves.)
 
-A remote command is bounded twice: locally (the channel is closed at the
-deadline) and remotely, by coreutils' ``timeout`` around it, because closing
-an SSH channel without a pty does not stop the remote process.
+A remote command runs under the guard of remote_guard.py, which stops it
+and every process it started at the step's deadline: by its own limit on the
+node, or when PyScaler ends the channel's input at the deadline (closing an
+SSH channel alone does not stop the remote process).
 """
 from __future__ import annotations
 
 import math
 import select
-import shlex
 import socket
 import time
 from dataclasses import dataclass, field
@@ -33,11 +33,8 @@ from apps.monitoring.ssh.errors import SshError
 from pyscaler.secretrefs import SecretUnavailable, resolve_secret_ref
 
 from .kinds.base import ActionError
-
-#: Exit statuses of `timeout` when it stopped the command (TERM, then KILL).
-TIMEOUT_EXIT_STATUSES = (124, 137)
-#: Seconds between `timeout`'s TERM and its KILL.
-KILL_AFTER_S = 3
+from .remote_guard import (STOP_GRACE_S, GuardedRemote, end_input, guarded_command, remote_seconds,
+                           was_stopped)
 
 
 @dataclass(frozen=True)
@@ -176,19 +173,6 @@ def _connect_timeout(deadline: float) -> float:
     return max(0.1, min(float(settings.SSH_CONNECT_TIMEOUT_S), remaining))
 
 
-def bounded_command(script: str, seconds: float) -> str:
-    """`script` run by /bin/sh under coreutils' timeout, which signals the
-    whole process group it starts (so `sleep` inside a script dies too)."""
-    whole = max(1, math.floor(seconds))
-    return f"timeout -k {KILL_AFTER_S} {whole} /bin/sh -c {shlex.quote(script)}"
-
-
-def remote_seconds(deadline: float) -> float:
-    """The remote bound: a little inside the local deadline, so the remote
-    `timeout` usually reports first and the exit status says so."""
-    return max(1.0, deadline - time.monotonic() - 0.5)
-
-
 class Tail:
     """The last `limit` bytes of a stream, and how many were dropped before."""
 
@@ -211,23 +195,22 @@ class Tail:
 
 @dataclass
 class CommandResult:
-    exit_status: int | None  # None: the local deadline passed first
+    exit_status: int | None  # None: it ended without one (stopped, killed, connection lost)
     output: str  # stdout and stderr interleaved, bounded
     elapsed_s: float
-    remote_limit_s: float | None = None  # the `timeout` wrapper's bound, if any
+    stopped: bool = False  # the node's guard reported stopping it at the timeout
+    deadline_passed: bool = False  # still running when PyScaler's deadline came
 
     @property
     def timed_out(self) -> bool:
-        if self.exit_status is None:
-            return True
-        # A script may exit 124 itself; only an exit at the bound is `timeout`'s.
-        return (self.exit_status in TIMEOUT_EXIT_STATUSES and self.remote_limit_s is not None
-                and self.elapsed_s >= math.floor(self.remote_limit_s) - 0.5)
+        return self.stopped or (self.deadline_passed and self.exit_status is None)
 
 
 def run_command(client: paramiko.SSHClient, command: str, deadline: float, limit: int) -> CommandResult:
-    """Run `command` on one channel, stdout+stderr interleaved and bounded,
-    until it exits or the deadline passes (then the channel is closed)."""
+    """Run `command`, a guarded_command(), on one channel, stdout+stderr
+    interleaved and bounded, until it exits. At the deadline the channel's
+    input is ended, the guard's order to stop the command; its confirmation
+    is read for STOP_GRACE_S at most, then the channel is closed."""
     started = time.monotonic()
     tail = Tail(limit)
     transport = client.get_transport()
@@ -240,30 +223,40 @@ def run_command(client: paramiko.SSHClient, command: str, deadline: float, limit
     except paramiko.SSHException as exc:
         raise ActionError(f"cannot start the command: {exc}", retryable=True) from None
     try:
-        channel.shutdown_write()  # no stdin: a script reading it gets EOF, not a hang
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return CommandResult(None, tail.text(), time.monotonic() - started)
-            readable, _, _ = select.select([channel], [], [], min(remaining, 1.0))
-            if readable:
-                data = channel.recv(65536)
-                if not data:
-                    break  # EOF: the command closed its output
-                tail.add(data)
-        if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
-            return CommandResult(None, tail.text(), time.monotonic() - started)
-        return CommandResult(channel.recv_exit_status(), tail.text(), time.monotonic() - started)
+        # Not shutdown_write() here: the guard gives the command /dev/null as
+        # its stdin and takes end of file on the channel's as "stop".
+        deadline_passed = not _read_until_eof(channel, tail, deadline)
+        if deadline_passed:
+            grace_end = time.monotonic() + STOP_GRACE_S
+            if end_input(channel) and _read_until_eof(channel, tail, grace_end):
+                channel.status_event.wait(max(0.0, grace_end - time.monotonic()))
+        elif not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
+            deadline_passed = True
+        status = channel.exit_status if channel.status_event.is_set() else -1
+        output = tail.text()
+        return CommandResult(None if status == -1 else status, output, time.monotonic() - started,
+                             stopped=status == -1 and was_stopped(output), deadline_passed=deadline_passed)
     finally:
         channel.close()
 
 
+def _read_until_eof(channel: paramiko.Channel, tail: Tail, until: float) -> bool:
+    """Read the channel's output into `tail`; False if `until` came first."""
+    while True:
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            return False
+        readable, _, _ = select.select([channel], [], [], min(remaining, 1.0))
+        if readable:
+            data = channel.recv(65536)
+            if not data:
+                return True  # EOF: the command closed its output
+            tail.add(data)
+
+
 def run_bounded(client: paramiko.SSHClient, script: str, deadline: float, limit: int) -> CommandResult:
-    """`script` under /bin/sh, bounded remotely and locally by the deadline."""
-    seconds = remote_seconds(deadline)
-    result = run_command(client, bounded_command(script, seconds), deadline, limit)
-    result.remote_limit_s = seconds
-    return result
+    """`script` under /bin/sh and the guard, stopped at the deadline."""
+    return run_command(client, guarded_command(script, remote_seconds(deadline)), deadline, limit)
 
 
 class VerifiedConnection(Connection):
@@ -314,7 +307,11 @@ def fabric_config(deadline: float) -> Config:
     return Config(
         overrides={
             "run": {"hide": True, "in_stream": False, "warn": False},
-            "timeouts": {"command": max(1, math.floor(deadline - time.monotonic()))},
+            # The runner holds each command to the deadline itself; this only
+            # has to be no shorter (and set, for invoke to raise CommandTimedOut).
+            "timeouts": {"command": max(1, math.ceil(deadline - time.monotonic()))},
+            # Every command under the guard that stops it at the deadline.
+            "runners": {"remote": GuardedRemote},
         },
         # An explicit, empty SSH config and lazy loading: the worker's
         # ~/.ssh/config and ~/.fabric.yaml must not change where we connect.

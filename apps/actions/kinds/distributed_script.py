@@ -85,12 +85,13 @@ class DistributedScript(ActionKind):
             outcomes = _run_fabric_task(targets, import_string(self.params["fabric_task"]), ctx.deadline)
         for outcome in outcomes:
             ctx.log(outcome.report())
-        failed = [o.node for o in outcomes if not o.ok]
+        failed = [o for o in outcomes if not o.ok]
         summary = f"{len(outcomes) - len(failed)} of {len(outcomes)} nodes succeeded"
+        named = ", ".join(f"{o.node} ({o.status})" for o in failed)
         if failed and not self.params.get("tolerate_failures"):
-            raise ActionError(f"{summary}; failed on: {', '.join(failed)}")
+            raise ActionError(f"{summary}; failed on: {named}")
         if failed:
-            summary += f" (failures tolerated: {', '.join(failed)})"
+            summary += f" (failures tolerated: {named})"
         return StepResult(
             summary=summary,
             data={"distributed_script": {o.node: o.status for o in outcomes}},
@@ -121,16 +122,36 @@ class DistributedScript(ActionKind):
 class NodeOutcome:
     node: str
     ok: bool
-    status: str  # "exit 0", "exit 3", "timed out", "error"
+    status: str  # "exit 0", "exit 3", "ok", "timed out", "error"
     output: str = ""
+    note: str = ""  # what happened to a command that timed out
 
     def report(self) -> str:
         body = self.output.rstrip("\n")
-        return f"[{self.node}] {self.status}" + (f"\n{body}" if body else "")
+        head = f"[{self.node}] {self.status}" + (f": {self.note}" if self.note else "")
+        return head + (f"\n{body}" if body else "")
+
+
+#: Notes on a timed-out node: whether its guard confirmed the stop.
+STOPPED = ("stopped at the step's timeout; the node sent TERM, then KILL, to the command and every "
+           "process it started")
+UNCONFIRMED = ("still running at the step's timeout; the connection was closed, and the node "
+               "kills the command and every process it started when it sees that")
+
+
+def _timed_out(name: str, result) -> NodeOutcome:
+    """The outcome of a command the guard or invoke's timer stopped."""
+    from ..remote_guard import was_stopped
+
+    stopped = was_stopped(result.stderr)
+    return NodeOutcome(name, False, "timed out", _bounded(result.stdout + result.stderr),
+                       STOPPED if stopped else UNCONFIRMED)
 
 
 def _run_command(targets, command: str, deadline: float) -> list[NodeOutcome]:
-    """The command on every node at once through Fabric's ThreadingGroup."""
+    """The command on every node at once through Fabric's ThreadingGroup; the
+    connections' runner (remote_guard.GuardedRemote) stops it on every node
+    at the deadline."""
     from fabric import ThreadingGroup
     from fabric.exceptions import GroupException
     from invoke.exceptions import CommandTimedOut
@@ -139,26 +160,21 @@ def _run_command(targets, command: str, deadline: float) -> list[NodeOutcome]:
 
     connections = [ssh_exec.VerifiedConnection(t, deadline=deadline) for t in targets]
     by_conn = {id(c): t for c, t in zip(connections, targets)}
-    seconds = ssh_exec.remote_seconds(deadline)
     group = ThreadingGroup.from_connections(connections)
     try:
         try:
-            results = group.run(ssh_exec.bounded_command(command, seconds), warn=True,
-                                timeout=max(1, int(deadline - time.monotonic())))
+            results = group.run(command, warn=True, timeout=max(0.1, deadline - time.monotonic()))
         except GroupException as exc:
             results = exc.result
         outcomes = []
         for conn, result in results.items():
             name = by_conn[id(conn)].name
             if isinstance(result, CommandTimedOut):
-                outcomes.append(NodeOutcome(name, False, "timed out", _bounded(result.result.stdout)))
+                outcomes.append(_timed_out(name, result.result))
             elif isinstance(result, BaseException):
                 outcomes.append(NodeOutcome(name, False, "error", _describe(result)))
             else:
-                timed_out = (result.exited in ssh_exec.TIMEOUT_EXIT_STATUSES
-                             and time.monotonic() >= deadline - 1.5)
-                status = "timed out" if timed_out else f"exit {result.exited}"
-                outcomes.append(NodeOutcome(name, result.exited == 0, status,
+                outcomes.append(NodeOutcome(name, result.exited == 0, f"exit {result.exited}",
                                             _bounded(result.stdout + result.stderr)))
         _record_first_seen(connections)
         return sorted(outcomes, key=lambda o: o.node)
@@ -168,9 +184,15 @@ def _run_command(targets, command: str, deadline: float) -> list[NodeOutcome]:
 
 def _run_fabric_task(targets, task, deadline: float) -> list[NodeOutcome]:
     """A Python function taking a Fabric Connection, called for every node in
-    threads (Fabric's groups only run commands). Nodes still running at the
-    deadline have their connection closed, which ends their remote commands."""
+    threads (Fabric's groups only run commands). Its commands are stopped at
+    the deadline by the connection's runner, which raises CommandTimedOut in
+    the task; that is awaited STOP_GRACE_S. A task still running after that
+    (busy in Python) has its connection closed, which the guard of a command
+    it may have started takes as the order to stop."""
+    from invoke.exceptions import CommandTimedOut
+
     from .. import ssh_exec
+    from ..remote_guard import STOP_GRACE_S
 
     connections = {t.name: ssh_exec.VerifiedConnection(t, deadline=deadline) for t in targets}
 
@@ -183,19 +205,21 @@ def _run_fabric_task(targets, task, deadline: float) -> list[NodeOutcome]:
                                                  thread_name_prefix="fabric-task")
     futures = {pool.submit(call, name): name for name in connections}
     try:
-        done, not_done = concurrent.futures.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        wait_s = max(0.0, deadline - time.monotonic()) + STOP_GRACE_S + 0.5
+        done, not_done = concurrent.futures.wait(futures, timeout=wait_s)
         outcomes = []
         for future in done:
             name = futures[future]
             exc = future.exception()
-            if exc is not None:
+            if isinstance(exc, CommandTimedOut):
+                outcomes.append(_timed_out(name, exc.result))
+            elif exc is not None:
                 outcomes.append(NodeOutcome(name, False, "error", _describe(exc)))
             else:
                 value = future.result()
                 outcomes.append(NodeOutcome(name, True, "ok", _bounded("" if value is None else str(value))))
         for future in not_done:
-            outcomes.append(NodeOutcome(futures[future], False, "timed out",
-                                        "still running at the step's deadline; connection closed"))
+            outcomes.append(NodeOutcome(futures[future], False, "timed out", note=UNCONFIRMED))
         _record_first_seen(connections.values())
         return sorted(outcomes, key=lambda o: o.node)
     finally:

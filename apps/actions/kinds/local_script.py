@@ -36,9 +36,19 @@ class LocalScript(ActionKind):
         if result.output:
             ctx.log(result.output.rstrip("\n"))
         if result.timed_out:
+            stop = ("the node sent TERM, then KILL, to the script and every process it started"
+                    if result.stopped else
+                    "the connection was closed, and the node stops the script and every process "
+                    "it started when it sees that")
             raise ActionError(
                 f"script on {node.name} timed out after {result.elapsed_s:.1f} s (the action's timeout); "
-                f"output tail:\n{_tail(result.output)}",
+                f"{stop}; output tail:\n{_tail(result.output)}",
+                retryable=True,
+            )
+        if result.exit_status is None:
+            raise ActionError(
+                f"script on {node.name} ended without an exit status (killed on the node, or the "
+                f"connection was lost); output tail:\n{_tail(result.output)}",
                 retryable=True,
             )
         if result.exit_status != 0:
