@@ -6,6 +6,9 @@ from __future__ import annotations
 import secrets
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 
 def unique_sleep() -> str:
@@ -30,3 +33,25 @@ def left_after(marker: str, wait_s: float) -> list[str]:
 def kill_all(marker: str) -> None:
     """Clean up after a failed test, so no sleep outlives the run."""
     subprocess.run(["pkill", "-KILL", "-f", marker], capture_output=True, timeout=10)
+
+
+@dataclass
+class Watch:
+    elapsed: float = 0.0  # seconds the block took
+    left: list[str] = field(default_factory=list)  # what still ran `wait_s` after it
+
+
+@contextmanager
+def watched(marker: str, wait_s: float = 3.0) -> Iterator[Watch]:
+    """Time a step that should stop everything marked `marker`, then see what
+    it left running; whatever the outcome, nothing marked outlives the test.
+    Put ``pytest.raises`` inside: ``with watched(m) as w, pytest.raises(E):``."""
+    watch = Watch()
+    started = time.monotonic()
+    try:
+        yield watch
+        watch.elapsed = time.monotonic() - started
+        watch.left = left_after(marker, wait_s)
+    finally:
+        kill_all(marker)
+

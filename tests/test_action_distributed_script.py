@@ -13,7 +13,7 @@ from apps.actions.context import StepContext
 from apps.actions.kinds.base import ActionError
 from apps.actions.remote_guard import STOP_GRACE_S
 from tests.chainkit import make_action, make_cluster, make_node, trust
-from tests.nodeprocs import kill_all, left_after, running, unique_sleep
+from tests.nodeprocs import kill_all, running, unique_sleep, watched
 
 pytestmark = pytest.mark.django_db
 
@@ -118,17 +118,11 @@ def test_a_command_running_at_the_deadline_is_killed_on_every_node(cluster, comm
         params = {"command": command.format(s=seconds)}
     action = make_action(cluster, K.DISTRIBUTED_SCRIPT, params)
     ctx = StepContext(cluster=cluster, deadline=time.monotonic() + 2)
-    started = time.monotonic()
-    try:
-        with pytest.raises(ActionError) as info:
-            action.kind_class()(action).run(ctx)
-        elapsed = time.monotonic() - started
-        left = left_after(seconds, wait_s=3)
-    finally:
-        kill_all(seconds)
+    with watched(seconds) as watch, pytest.raises(ActionError) as info:
+        action.kind_class()(action).run(ctx)
 
-    assert elapsed < 2 + STOP_GRACE_S + 1
-    assert left == [], f"still running on the nodes after the step: {left}"
+    assert watch.elapsed < 2 + STOP_GRACE_S + 1
+    assert watch.left == [], f"still running on the nodes after the step: {watch.left}"
     assert "0 of 2 nodes succeeded; failed on: node-a (timed out), node-b (timed out)" in str(info.value)
     output = "\n".join(ctx.output)
     for node in ("node-a", "node-b"):

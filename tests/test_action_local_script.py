@@ -13,7 +13,7 @@ from apps.actions.kinds.base import ActionError
 from apps.actions.kinds.local_script import OUTPUT_LIMIT
 from apps.actions.remote_guard import STOP_GRACE_S
 from tests.chainkit import make_action, make_cluster, make_node, trust
-from tests.nodeprocs import kill_all, left_after, running, unique_sleep
+from tests.nodeprocs import kill_all, left_after, running, unique_sleep, watched
 
 pytestmark = pytest.mark.django_db
 
@@ -52,17 +52,11 @@ def test_a_script_running_at_the_deadline_is_killed_with_everything_it_started(n
     seconds = unique_sleep()
     # A child in a process group of its own, and a shell that ignores TERM.
     script = f"echo started; timeout 600 sleep {seconds} & trap '' TERM; sleep {seconds}; :"
-    started = time.monotonic()
-    try:
-        with pytest.raises(ActionError) as info:
-            run(node, script, timeout=2)
-        elapsed = time.monotonic() - started
-        left = left_after(seconds, wait_s=3)
-    finally:
-        kill_all(seconds)
+    with watched(seconds) as watch, pytest.raises(ActionError) as info:
+        run(node, script, timeout=2)
 
-    assert elapsed < 2 + STOP_GRACE_S + 1
-    assert left == [], f"still running on the node after the step: {left}"
+    assert watch.elapsed < 2 + STOP_GRACE_S + 1
+    assert watch.left == [], f"still running on the node after the step: {watch.left}"
     message = str(info.value)
     assert "script on target timed out after" in message
     assert "the node sent TERM, then KILL, to the script and every process it started" in message
