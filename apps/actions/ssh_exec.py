@@ -29,6 +29,7 @@ from django.conf import settings
 from fabric import Config, Connection
 
 from apps.monitoring.ssh import hostkeys
+from apps.monitoring.ssh.connection import target_for
 from apps.monitoring.ssh.errors import SshError
 from pyscaler.secretrefs import SecretUnavailable, resolve_secret_ref
 
@@ -52,27 +53,25 @@ class SshTarget:
 
     @classmethod
     def for_node(cls, node) -> SshTarget:
-        cluster = node.cluster
-        password = None
-        if cluster.ssh_password_ref:
+        # The same node -> cluster -> settings resolution as collection's.
+        base = target_for(node)
+        if base.password_ref:
             try:
-                password = resolve_secret_ref(cluster.ssh_password_ref)
+                password = resolve_secret_ref(base.password_ref)
             except SecretUnavailable as exc:
                 raise ActionError(
-                    f"node {node.name}: SSH password of cluster {cluster.name}: {exc}"
+                    f"node {node.name}: SSH password of cluster {base.cluster_name}: {exc}"
                 ) from None
-            source = f"cluster {cluster.name}: ssh_password_ref {cluster.ssh_password_ref}"
         else:
             password = settings.SSH_PASSWORD or None
-            source = "SSH_PASSWORD"
         return cls(
             name=node.name,
-            host=node.address,
-            port=node.ssh_port or cluster.ssh_port or settings.SSH_DEFAULT_PORT,
-            user=node.ssh_user or cluster.ssh_user or settings.SSH_DEFAULT_USER,
-            key_path=node.ssh_key_path or cluster.ssh_key_path or settings.SSH_KEY_PATH or None,
+            host=base.host,
+            port=base.port,
+            user=base.user,
+            key_path=base.key_path or None,
             password=password,
-            password_source=source if password else "",
+            password_source=base.password_origin if password else "",
         )
 
     def auth_kwargs(self) -> dict:

@@ -77,6 +77,12 @@ class SshTarget:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
+    @property
+    def password_origin(self) -> str:
+        """Where a password would come from, for messages: they land in the
+        sample log, health and the console, so never the password itself."""
+        return f"{self.password_source} {self.password_ref}" if self.password_ref else "SSH_PASSWORD"
+
     def __str__(self) -> str:
         return f"{self.user}@{self.address}"
 
@@ -155,10 +161,7 @@ def _methods(pkey: paramiko.PKey | None, target: SshTarget, password: str | None
         tried.append(f"key file {target.key_path}")
     tried.append("SSH agent" if os.environ.get("SSH_AUTH_SOCK") else "SSH agent (none running)")
     if password:
-        # Name where the password came from, never the password: the message
-        # lands in the sample log, health and the console.
-        where = f"{target.password_source} {target.password_ref}" if target.password_ref else "SSH_PASSWORD"
-        tried.append(f"password from {where}")
+        tried.append(f"password from {target.password_origin}")
     return ", ".join(tried)
 
 
