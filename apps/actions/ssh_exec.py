@@ -22,7 +22,6 @@ import select
 import socket
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import paramiko
 from django.conf import settings
