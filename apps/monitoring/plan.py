@@ -98,10 +98,6 @@ def _rows(model, fields: tuple[str, ...], ids: set[int]) -> dict[int, dict]:
     return {row["id"]: row for row in model.objects.filter(id__in=ids).values(*fields)}
 
 
-def node_ids(plan: dict) -> list[int]:
-    return [row["id"] for row in plan.get("nodes", [])]
-
-
 def restore(plan: dict) -> list[tuple]:
     """``(node, ssh_counters, {jvm: jmx_counters})`` per node, as model
     instances (node.cluster and counter.jvm already set: no query)."""
