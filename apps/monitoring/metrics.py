@@ -129,7 +129,7 @@ class PyScalerCollector:
 
     # -- triggers ----------------------------------------------------------
     def _triggers(self, store, now: datetime):
-        from apps.control.evaluator import trigger_statuses
+        from apps.control.trigger_status import trigger_statuses
         from apps.control.models import Trigger
 
         labels = ["cluster", "trigger"]

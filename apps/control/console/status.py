@@ -15,7 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from apps.control.choices import NodeState
-from apps.control.evaluator import TriggerStatus, trigger_status
+from apps.control.trigger_status import TriggerStatus, trigger_status
 from apps.control.models import Cluster, Node, Trigger
 from apps.monitoring import series as series_svc
 from apps.monitoring.choices import breaches

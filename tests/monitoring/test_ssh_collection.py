@@ -1,7 +1,7 @@
 """SSH counter collection against real OpenSSH servers on loopback: one round
 trip per node, outputs kept apart, numbers parsed strictly, connections reused.
 
-The helpers here are shared by the other tests/test_ssh_*.py files."""
+The helpers here are shared by the other tests/monitoring/test_ssh_*.py files."""
 from __future__ import annotations
 
 import itertools

@@ -15,7 +15,7 @@ from tests.evaluatorkit import at, firings, make_cluster, make_trigger, put, ssh
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EVALUATE = """
 import json, sys
 from datetime import datetime

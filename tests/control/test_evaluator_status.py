@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.control.evaluator import Evaluator, trigger_status
+from apps.control.evaluator import Evaluator
+from apps.control.trigger_status import trigger_status
 from apps.monitoring.store import SampleStore
 from tests.evaluatorkit import at, firings, make_cluster, make_trigger, put, ssh_counter, stamp
 
@@ -66,7 +67,7 @@ def test_memcached_down_is_reported_not_raised(make_memcached, settings):
 
 
 def test_statuses_of_many_triggers_in_a_few_queries_and_one_read(store, django_assert_max_num_queries):
-    from apps.control.evaluator import trigger_statuses
+    from apps.control.trigger_status import trigger_statuses
 
     cluster, (n1, n2) = make_cluster("web", nodes=2)
     triggers = [make_trigger(cluster, [ssh_counter(cluster, f"c{i}")], name=f"t{i}", timing_minutes=i)

@@ -13,7 +13,7 @@ import pytest
 from apps.monitoring.samples import CollectionError, Sample
 from apps.monitoring.ssh.collector import collect_node
 from apps.monitoring.ssh.connection import ConnectionPool
-from tests.test_ssh_collection import _no_agent, make_counters, make_node, ssh_pool, trust, values  # noqa: F401
+from tests.monitoring.test_ssh_collection import _no_agent, make_counters, make_node, ssh_pool, trust, values  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

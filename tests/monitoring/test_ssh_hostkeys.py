@@ -10,7 +10,7 @@ from django.urls import reverse
 from apps.monitoring.samples import CollectionError, Sample
 from apps.monitoring.ssh.collector import collect_node
 from apps.monitoring.ssh.models import KnownHostKey
-from tests.test_ssh_collection import _no_agent, make_counters, make_node, ssh_pool, trust, values  # noqa: F401
+from tests.monitoring.test_ssh_collection import _no_agent, make_counters, make_node, ssh_pool, trust, values  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from apps.control.chain import run_inline
 from apps.control.choices import ExecutionStatus, NodeState
 from apps.control.models import Execution, Node
 from tests.ec2kit import make_action, make_ec2_cluster, state_of
-from tests.test_action_ec2_remove import nodes_in_moto
+from tests.actions.test_action_ec2_remove import nodes_in_moto
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from apps.monitoring.models import CollectionHealth
 from apps.monitoring.samples import CollectionError, Sample
 from apps.monitoring.ssh.collector import collect_node
 from tests.chainkit import make_action
-from tests.test_ssh_collection import _no_agent, make_counters, ssh_pool, trust, values  # noqa: F401
+from tests.monitoring.test_ssh_collection import _no_agent, make_counters, ssh_pool, trust, values  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

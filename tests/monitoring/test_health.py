@@ -115,8 +115,8 @@ def test_results_of_a_deleted_node_do_not_break_the_others(nodes) -> None:
 def test_health_of_a_real_node_going_down_and_up(make_sshd, settings, tmp_path, monkeypatch) -> None:
     from apps.monitoring.ssh.collector import collect_node
     from apps.monitoring.ssh.connection import ConnectionPool
-    from tests.test_ssh_collection import make_counters, make_node, trust
-    from tests.test_ssh_faults import take_down
+    from tests.monitoring.test_ssh_collection import make_counters, make_node, trust
+    from tests.monitoring.test_ssh_faults import take_down
 
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     server = make_sshd()

@@ -97,7 +97,7 @@ def test_concurrent_evaluator_processes_fire_once(store, memcached_clean, worker
     put(store, n2, load, 0, 2.0)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "pyscaler.settings", "DATABASE_URL": worker_database_url,
            "MEMCACHED_SERVERS": ",".join(memcached_clean), "PYSCALER_VAR_DIR": str(tmp_path)}
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     procs = [subprocess.Popen([sys.executable, "-c", READY_THEN_EVALUATE, at(0, 6 + i / 1000).isoformat()],
                               cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for i in range(2)]
