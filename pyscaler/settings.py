@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "apps.monitoring.jmx",
     "apps.control",
     "apps.actions",
+    "django_filters",
+    "apps.web",
 ]
 
 MIDDLEWARE = [
@@ -196,7 +198,7 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "apps.control.choices.StepStatus",
         "NodeStateEnum": "apps.control.choices.NodeState",
     },
-    # <id:...> path segments (apps/control/console/converters.py): 64-bit ids.
+    # <id:...> path segments (apps/web/converters.py): 64-bit ids.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}},
 }
 # Bearer token Prometheus sends to /metrics. Empty: /metrics answers 404 (off).

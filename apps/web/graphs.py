@@ -12,9 +12,9 @@ from django.views.decorators.http import require_safe
 # The classic text format: every Prometheus version (Debian's 2.42 too) reads it.
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from apps.control.console.access import console_context, console_page
+from apps.web.access import console_context, console_page
 from apps.monitoring import series as svc
-from apps.monitoring.metrics import render_metrics
+from apps.web.metrics import render_metrics
 
 
 @console_page()

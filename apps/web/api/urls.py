@@ -1,8 +1,12 @@
 from django.urls import path, re_path
 
-from . import api, converters  # noqa: F401  (registers <id:...>)
+from apps.web import converters  # noqa: F401  (registers <id:...>)
+
+from . import control as api
+from .series import SeriesView
 
 urlpatterns = [
+    path("series", SeriesView.as_view(), name="api-series"),
     path("clusters", api.ClusterListView.as_view(), name="api-clusters"),
     path("clusters/<slug:name>", api.ClusterDetailView.as_view(), name="api-cluster"),
     path("triggers/<id:pk>/status", api.TriggerStatusView.as_view(), name="api-trigger-status"),

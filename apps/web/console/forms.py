@@ -4,7 +4,7 @@ from django import forms
 
 from apps.control.models import Cluster
 
-from .firing import PlannedStep, firable_nodes
+from apps.web.firing import PlannedStep, firable_nodes
 
 
 class FireForm(forms.Form):

@@ -19,7 +19,7 @@ from apps.control import executions
 from apps.control.choices import NodeState
 from apps.control.models import Cluster, Execution, Node, Trigger
 
-from .access import FIRE, MANAGE_NODES
+from apps.web.access import FIRE, MANAGE_NODES
 
 #: Kinds that change the cluster's nodes: firing them by hand is node
 #: management and needs that permission as well as the firing one.

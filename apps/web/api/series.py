@@ -9,10 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.control.console.access import CanView
+from apps.web.access import CanView
 from apps.monitoring import series as svc
 
-from .serializers import ErrorSerializer, SeriesSerializer
+from .series_serializers import ErrorSerializer, SeriesSerializer
 
 #: A database id (64-bit): the API answers 400/404 beyond, never an overflow.
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}

@@ -21,11 +21,11 @@ from rest_framework.views import APIView
 from apps.actions.models import Action
 from apps.control.choices import ExecutionStatus
 from apps.control.models import Cluster, Execution, Node, Trigger
-from apps.monitoring.api.views import BAD_PARAMETER, ID_SCHEMA
 from apps.monitoring.series import SeriesQueryError, parse_ids
+from apps.web import firing, status as status_svc
+from apps.web.access import CanFire, CanManageNodes, CanView
+from apps.web.api.series import BAD_PARAMETER, ID_SCHEMA
 
-from . import firing, status as status_svc
-from .access import CanFire, CanManageNodes, CanView
 from .serializers import (
     ClusterStatusSerializer,
     CollectionRequestSerializer,

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from apps.control.choices import ExecutionStatus, NodeState, StepStatus
 from apps.control.models import Execution, ExecutionStep
 
-from .status import ClusterStatus, TriggerRow
+from apps.web.status import ClusterStatus, TriggerRow
 
 
 # ---------------------------------------------------------------------------

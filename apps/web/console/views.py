@@ -14,9 +14,9 @@ from apps.actions.models import Action
 from apps.control.choices import ExecutionStatus
 from apps.control.models import Cluster, Execution, Node, Trigger
 
-from . import firing, status
-from .access import FIRE, MANAGE_NODES, console_context, console_page
-from .api import filter_executions
+from apps.web import firing, status
+from apps.web.access import FIRE, MANAGE_NODES, console_context, console_page
+from apps.web.api.control import filter_executions
 from .forms import FireForm
 
 

@@ -1,8 +1,8 @@
 from django.urls import path
 
-from apps.control.console import converters  # noqa: F401  (registers <id:...>)
+from apps.web import converters  # noqa: F401  (registers <id:...>)
 
-from . import views
+from . import graphs as views
 
 app_name = "monitoring"
 

@@ -1,7 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import converters, views  # noqa: F401  (converters registers <id:...>)
+from apps.web import converters  # noqa: F401  (registers <id:...>)
+
+from . import views
 
 app_name = "console"
 
