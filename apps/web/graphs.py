@@ -1,20 +1,12 @@
-"""The counter graph page and /metrics."""
+"""The counter graph page (/graphs/<kind>/<id>/)."""
 from __future__ import annotations
 
-import hmac
-
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
-# The classic text format: every Prometheus version (Debian's 2.42 too) reads it.
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from apps.web.access import console_context, console_page
 from apps.monitoring import series as svc
-from apps.web.metrics import render_metrics
+from apps.web.access import console_context, console_page
 
 
 @console_page()
@@ -41,19 +33,3 @@ def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
         },
     })
 
-
-@never_cache
-@require_safe
-def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format behind a bearer token (METRICS_TOKEN). Without
-    a configured token the endpoint does not exist (404): nothing is exposed
-    by accident."""
-    token = settings.METRICS_TOKEN
-    if not token:
-        raise Http404("metrics are off: set METRICS_TOKEN")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        response = HttpResponse("a valid bearer token is required\n", status=401, content_type="text/plain")
-        response["WWW-Authenticate"] = 'Bearer realm="pyscaler metrics"'
-        return response
-    return HttpResponse(render_metrics(), content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -21,14 +21,20 @@ Metrics (all gauges):
 """
 from __future__ import annotations
 
+import hmac
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import Count, Max
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # text 0.0.4: every Prometheus reads it
 
 from apps.monitoring import series as series_svc
 
@@ -129,8 +135,8 @@ class PyScalerCollector:
 
     # -- triggers ----------------------------------------------------------
     def _triggers(self, store, now: datetime):
-        from apps.control.trigger_status import trigger_statuses
         from apps.control.models import Trigger
+        from apps.control.trigger_status import trigger_statuses
 
         labels = ["cluster", "trigger"]
         progress = GaugeMetricFamily("pyscaler_trigger_breach_progress",
@@ -173,3 +179,20 @@ def render_metrics(store=None, now: datetime | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PyScalerCollector(store=store, now=now))
     return generate_latest(registry)
+
+
+@never_cache
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format behind a bearer token (METRICS_TOKEN). Without
+    a configured token the endpoint does not exist (404): nothing is exposed
+    by accident."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        raise Http404("metrics are off: set METRICS_TOKEN")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        response = HttpResponse("a valid bearer token is required\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="pyscaler metrics"'
+        return response
+    return HttpResponse(render_metrics(), content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -15,8 +15,8 @@ from typing import Any
 from django.utils import timezone
 
 from apps.control.choices import NodeState
-from apps.control.trigger_status import TriggerStatus, trigger_status
 from apps.control.models import Cluster, Node, Trigger
+from apps.control.trigger_status import TriggerStatus, trigger_status
 from apps.monitoring import series as series_svc
 from apps.monitoring.choices import breaches
 

@@ -224,7 +224,7 @@ def test_fired_action_reaches_succeeded_without_reloading(page, shop, operator_u
     cluster, nodes, _, _, mail = shop
     _login(page, "oscar", "oscar-pw-1234")
     page.goto(f"/clusters/{cluster.name}/")
-    page.click(f'tr[data-action="notify-ops"] a.button')
+    page.click('tr[data-action="notify-ops"] a.button')
     page.wait_for_selector("text=Fire action notify-ops?")
     assert "notify-ops (Email" in page.text_content("ol.plan")
     page.select_option("select[name=target_node]", label="shop-1")

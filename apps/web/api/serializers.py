@@ -5,7 +5,6 @@ from rest_framework import serializers
 
 from apps.control.choices import ExecutionStatus, NodeState, StepStatus
 from apps.control.models import Execution, ExecutionStep
-
 from apps.web.status import ClusterStatus, TriggerRow
 
 

@@ -9,16 +9,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.web.access import CanView
 from apps.monitoring import series as svc
+from apps.web.access import CanView
 
+from .schema import BAD_PARAMETER, ID_SCHEMA
 from .series_serializers import ErrorSerializer, SeriesSerializer
-
-#: A database id (64-bit): the API answers 400/404 beyond, never an overflow.
-ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}
-BAD_PARAMETER = OpenApiResponse(
-    OpenApiTypes.OBJECT, description='A bad parameter, named: {"<parameter>": ["<what is wrong>"]}.'
-)
 
 
 def counter_info(kind: svc.CounterKind, counter) -> dict:

@@ -1,2 +1,4 @@
-"""The operator web console: overview, cluster pages, firing, node management
-and execution history (pages), plus the control half of the data API."""
+"""The operator console's pages: overview, cluster pages, firing
+confirmations, node management and execution history. What they show comes
+from apps/web/status.py, what they do from apps/web/firing.py (the data API
+calls the same two)."""

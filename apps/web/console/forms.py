@@ -3,7 +3,6 @@ from __future__ import annotations
 from django import forms
 
 from apps.control.models import Cluster
-
 from apps.web.firing import PlannedStep, firable_nodes
 
 

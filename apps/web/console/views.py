@@ -8,15 +8,14 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import ValidationError
 
 from apps.actions.models import Action
 from apps.control.choices import ExecutionStatus
 from apps.control.models import Cluster, Execution, Node, Trigger
-
 from apps.web import firing, status
 from apps.web.access import FIRE, MANAGE_NODES, console_context, console_page
-from apps.web.api.control import filter_executions
+from apps.web.filters import ExecutionFilter, error_lines, execution_rows
+
 from .forms import FireForm
 
 
@@ -90,17 +89,14 @@ def node_collection(request: HttpRequest, pk: int) -> HttpResponse:
 
 @console_page()
 def execution_list(request: HttpRequest) -> HttpResponse:
-    try:
-        qs = filter_executions(request.GET)
-    except ValidationError as exc:
-        messages.error(request, "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in exc.detail.items()))
-        qs = Execution.objects.none()
+    found = ExecutionFilter(request.GET, queryset=execution_rows())
+    qs = found.qs if found.is_valid() else Execution.objects.none()  # a bad filter: named, not ignored
     executions = Paginator(qs, 50).get_page(request.GET.get("page"))
     live = request.GET.copy()
     live["partial"] = "1"
     return page(request, "console/executions.html", {
         "live_query": live.urlencode(),
-        "executions": executions, "filters": request.GET, "clusters": Cluster.objects.order_by("name"),
+        "executions": executions, "filters": request.GET, "filter_errors": error_lines(found), "clusters": Cluster.objects.order_by("name"),
         "statuses": ExecutionStatus.choices, "triggers": Trigger.objects.select_related("cluster"),
     }, "console/_executions.html")
 
