@@ -75,8 +75,9 @@ class PyScalerCollector:
         for kind in series_svc.COUNTER_KINDS.values():
             for counter in kind.counters():
                 cluster_id = kind.cluster_id(counter)
-                jvm = counter.jvm.name if kind.name == "jmx" else ""
-                cluster = counter.cluster if kind.name == "ssh" else counter.jvm.cluster
+                owner = getattr(counter, "jvm", None)  # a JVM's counter belongs to its JVM's cluster
+                jvm = owner.name if owner else ""
+                cluster = owner.cluster if owner else counter.cluster
                 threshold.add_metric([cluster.name, counter.name, kind.name, jvm], counter.threshold)
                 for node in nodes_by_cluster.get(cluster_id, []):
                     labels = [cluster.name, node.name, counter.name, kind.name, jvm]
