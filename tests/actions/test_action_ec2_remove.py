@@ -195,3 +195,31 @@ def test_the_claim_is_checkpointed_in_the_step_state(moto):
     ctx = context(cluster, persist_state=persisted.append)
     remove(cluster, ctx)
     assert persisted == [{"removing_node_ids": [node.pk]}]
+
+
+@pytest.mark.parametrize("balancer", ["target_group", "classic_elb"])
+def test_a_redelivered_step_whose_node_was_already_deregistered_finishes_it(moto, balancer):
+    """The first attempt deregistered the claimed node and died before the
+    terminate: the load balancer no longer knows it, which must not fail the
+    redelivered step (ELBv2 answers InvalidTarget to a second deregistration)."""
+    if balancer == "target_group":
+        cluster = make_ec2_cluster(moto, target_group_arn=make_target_group(moto))
+    else:
+        cluster = make_ec2_cluster(moto, classic_elb_name=make_classic_elb(moto))
+    kept, claimed = nodes_in_moto(moto, cluster, 2)
+    if balancer == "target_group":
+        aws(moto, "elbv2").register_targets(TargetGroupArn=cluster.target_group_arn, Targets=[{"Id": kept.name}])
+    else:
+        aws(moto, "elb").register_instances_with_load_balancer(
+            LoadBalancerName=cluster.classic_elb_name, Instances=[{"InstanceId": kept.name}])
+    Node.objects.filter(pk=claimed.pk).update(state=NodeState.DRAINING)
+
+    result, ctx = remove(cluster, context(cluster, state={"removing_node_ids": [claimed.pk]}))
+
+    assert result.data["removed_node_ids"] == [claimed.pk]
+    assert state_of(moto, claimed.name) == "terminated" and state_of(moto, kept.name) == "running"
+    assert any("already deregistered" in line for line in ctx.output)
+    if balancer == "target_group":
+        assert target_ids(moto, cluster.target_group_arn) == {kept.name}
+    else:
+        assert classic_ids(moto, cluster.classic_elb_name) == {kept.name}
