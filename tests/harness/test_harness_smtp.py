@@ -9,8 +9,8 @@ import smtplib
 import pytest
 from django.core.mail import get_connection, send_mail
 
-from pyscaler.localservers.smtp import SmtpServer
-from pyscaler.localservers.util import ServerError
+from devservers.smtp import SmtpServer
+from devservers.util import ServerError
 
 
 def test_it_receives_mail_sent_by_djangos_smtp_backend(smtp: SmtpServer) -> None:

@@ -19,7 +19,7 @@ from apps.monitoring.jmx.models import JVM, JMXCounter
 from apps.monitoring.samples import floor_stamp, format_stamp
 from apps.monitoring.scheduling import NodeWork
 from apps.monitoring.ssh.models import SSHCounter
-from pyscaler.localservers.util import free_port
+from devservers.util import free_port
 
 pytestmark = pytest.mark.django_db
 
