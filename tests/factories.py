@@ -174,8 +174,10 @@ def make_node(cluster: Cluster | None = None, server: SshServer | None = None, n
 
 
 def node_for(cluster: Cluster, instance_id: str, **fields: Any) -> Node:
-    """The node of an existing EC2 instance (an operator's, or PyScaler's)."""
-    return make_node(cluster, name=instance_id, ec2_instance_id=instance_id, **fields)
+    """The node of an existing EC2 instance (an operator's, or PyScaler's),
+    named after the instance unless ``fields`` name it."""
+    fields.setdefault("name", instance_id)
+    return make_node(cluster, ec2_instance_id=instance_id, **fields)
 
 
 def nodes_in_moto(moto: MotoServer, cluster: Cluster, count: int, *, minutes_apart: int = 1,

@@ -2,9 +2,8 @@
 over TCP and the test reads what arrived."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import smtplib
+from collections.abc import Callable
 
 import pytest
 from django.core.mail import get_connection, send_mail
