@@ -23,9 +23,10 @@ from apps.actions.models import Action
 from apps.control.models import Cluster, Node, Trigger, TriggerAction
 from apps.monitoring.jmx.models import JVM, JMXCounter
 from apps.monitoring.ssh.models import SSHCounter
+from devservers.moto_server import DEFAULT_AMI_ID, MotoServer
+from tests.ec2kit import default_subnet, launch_foreign
 
 if TYPE_CHECKING:
-    from devservers.moto_server import MotoServer
     from devservers.sshd import SshServer
 
 
@@ -153,9 +154,6 @@ def make_cluster(name: str | None = None, *, nodes: int | None = None, validate:
 def make_ec2_cluster(moto: MotoServer, **fields: Any) -> Cluster:
     """A validated cluster launching t3.micro instances of moto's default AMI
     into its default VPC's subnet, 0 to 5 nodes, one at a time."""
-    from devservers.moto_server import DEFAULT_AMI_ID
-    from tests.ec2kit import default_subnet
-
     _, subnet = default_subnet(moto)
     defaults: dict[str, Any] = {"ec2_ami": DEFAULT_AMI_ID, "ec2_instance_type": "t3.micro",
                                 "ec2_subnet_id": subnet, "min_size": 0, "max_size": 5, "max_step_size": 1}
@@ -185,8 +183,6 @@ def nodes_in_moto(moto: MotoServer, cluster: Cluster, count: int, *, minutes_apa
     """``count`` running instances on moto and their nodes (launched by
     PyScaler unless ``fields`` say otherwise), oldest first,
     ``minutes_apart`` apart."""
-    from tests.ec2kit import launch_foreign
-
     made = []
     base = timezone.now() - timedelta(hours=1)
     for i, iid in enumerate(launch_foreign(moto, count)):
