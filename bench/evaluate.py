@@ -137,7 +137,7 @@ def main() -> int:
     parser.add_argument("--steady", type=int, default=6, help="steady evaluations measured")
     args = parser.parse_args()
 
-    from pyscaler.localservers.memcached import MemcachedServer
+    from devservers.memcached import MemcachedServer
 
     workdir = Path(tempfile.mkdtemp(prefix="pyscaler-bench-"))
     memcached = MemcachedServer().start()

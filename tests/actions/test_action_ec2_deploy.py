@@ -15,13 +15,12 @@ from tests.ec2kit import (
     classic_ids,
     context,
     instances,
-    make_action,
     make_classic_elb,
-    make_ec2_cluster,
     make_target_group,
     state_of,
     target_ids,
 )
+from tests.factories import make_action, make_ec2_cluster
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
@@ -30,7 +29,7 @@ KIND = "deploy_ec2_node"
 
 def deploy(cluster, ctx=None, **params):
     ctx = ctx or context(cluster)
-    return DeployEc2Node(make_action(cluster, KIND, **params)).run(ctx), ctx
+    return DeployEc2Node(make_action(cluster, KIND, params)).run(ctx), ctx
 
 
 def test_it_launches_registers_with_the_target_group_and_creates_the_node(moto):

@@ -14,37 +14,22 @@ from apps.control.models import Node
 from tests.ec2kit import (
     classic_ids,
     context,
-    launch_foreign,
-    make_action,
     make_classic_elb,
-    make_ec2_cluster,
     make_target_group,
     state_of,
     target_ids,
     aws,
 )
+from tests.factories import make_action, make_ec2_cluster, nodes_in_moto
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
 KIND = "remove_ec2_node"
 
 
-def nodes_in_moto(moto, cluster, count, *, minutes_apart=1, **fields) -> list[Node]:
-    """``count`` running instances and their Nodes, oldest first."""
-    made = []
-    base = timezone.now() - timedelta(hours=1)
-    for i, iid in enumerate(launch_foreign(moto, count)):
-        node = Node.objects.create(cluster=cluster, name=iid, address="127.0.0.1", ec2_instance_id=iid,
-                                   **{"launched_by_pyscaler": True, **fields})
-        Node.objects.filter(pk=node.pk).update(created=base + timedelta(minutes=i * minutes_apart))
-        node.refresh_from_db()
-        made.append(node)
-    return made
-
-
 def remove(cluster, ctx=None, **params):
     ctx = ctx or context(cluster)
-    return RemoveEc2Node(make_action(cluster, KIND, **params)).run(ctx), ctx
+    return RemoveEc2Node(make_action(cluster, KIND, params)).run(ctx), ctx
 
 
 def test_it_removes_the_newest_node_deregisters_and_terminates_it(moto):

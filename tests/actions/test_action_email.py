@@ -18,7 +18,8 @@ from apps.control import chain
 from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.executions import fire_trigger, resume
 from apps.control.models import Execution, ExecutionStep, Node
-from tests.chainkit import TARGET, make_action, make_cluster, make_trigger
+from tests.chainkit import TARGET
+from tests.factories import make_action, make_cluster, make_trigger
 
 pytestmark = pytest.mark.django_db
 

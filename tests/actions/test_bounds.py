@@ -8,15 +8,15 @@ from apps.actions import bounds
 from apps.actions.kinds.base import ActionError
 from apps.control.choices import NodeState
 from apps.control.models import Cluster, Node
+from tests.factories import make_cluster, node_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
 
 def cluster_with(running: int = 0, **fields) -> Cluster:
-    cluster = Cluster.objects.create(name=fields.pop("name", "web"), **fields)
+    cluster = make_cluster(fields.pop("name", "web"), **fields)
     for i in range(running):
-        Node.objects.create(cluster=cluster, name=f"web-{i}", address="127.0.0.1",
-                            ec2_instance_id=f"i-{i:017x}", launched_by_pyscaler=True)
+        node_for(cluster, f"i-{i:017x}", name=f"web-{i}", launched_by_pyscaler=True)
     return cluster
 
 

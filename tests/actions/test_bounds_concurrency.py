@@ -14,7 +14,8 @@ from apps.actions.kinds.remove_ec2_node import RemoveEc2Node
 from apps.control.choices import NodeState
 from apps.control.models import Cluster, Node
 from tests import concurrently
-from tests.ec2kit import context, instances, launch_foreign, make_action, make_ec2_cluster, make_target_group, target_ids
+from tests.ec2kit import context, instances, launch_foreign, make_target_group, target_ids
+from tests.factories import make_action, make_ec2_cluster
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dbbackends]
 

@@ -11,10 +11,9 @@ from apps.actions.choices import ActionKindChoice as K
 from apps.control.choices import ExecutionStatus, NodeState
 from apps.control.executions import fire_action
 from apps.control.models import Execution, Node
-from pyscaler.localservers.celery_worker import wait_until
-from tests.actions.test_action_ec2_remove import nodes_in_moto
-from tests.chainkit import make_action
-from tests.ec2kit import aws, make_ec2_cluster, make_target_group, state_of, target_ids
+from devservers.celery_worker import wait_until
+from tests.ec2kit import aws, make_target_group, state_of, target_ids
+from tests.factories import make_action, make_ec2_cluster, nodes_in_moto
 from tests.holding_proxy import HoldingProxy
 
 pytestmark = pytest.mark.slow

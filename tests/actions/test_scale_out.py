@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyscaler.celery import app
-from pyscaler.localservers.celery_worker import wait_until
+from devservers.celery_worker import PROBE_TASK_PREFIX, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def test_collect_workers_share_the_queue_and_add_capacity(make_celery_worker, tm
     started = tmp_path / "started"
     started.mkdir()
     release = tmp_path / "release"
-    blocking = [app.send_task("pyscaler.harness.block_until", args=[str(release), str(started), 60],
+    blocking = [app.send_task(PROBE_TASK_PREFIX + "block_until", args=[str(release), str(started), 60],
                               queue="collect") for _ in range(2)]
     try:
         wait_until(lambda: len(list(started.iterdir())) == 2, timeout=30, what="both tasks running at once")

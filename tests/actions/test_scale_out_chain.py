@@ -20,11 +20,12 @@ from apps.control.choices import ExecutionStatus, NodeState, StepStatus
 from apps.control.executions import fire_trigger
 from apps.control.models import Execution, Node
 from apps.monitoring.jmx.models import JVM
-from pyscaler.localservers.celery_worker import wait_until
-from pyscaler.localservers.util import free_port, port_open, require_binary
-from tests.chainkit import make_action, make_trigger, trust
-from tests.ec2kit import instances, make_ec2_cluster, make_target_group, target_ids
+from devservers.celery_worker import wait_until
+from devservers.util import free_port, port_open, require_binary
+from tests.ec2kit import instances, make_target_group, target_ids
+from tests.factories import make_action, make_ec2_cluster, make_trigger
 from tests.holding_proxy import HoldingProxy
+from tests.sshkit import trust
 
 pytestmark = pytest.mark.slow
 

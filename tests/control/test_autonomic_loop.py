@@ -21,10 +21,11 @@ from apps.actions.choices import ActionKindChoice as K
 from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.models import Execution, Node
 from apps.monitoring.ssh.models import SSHCounter
-from pyscaler.localservers.celery_worker import wait_until
-from pyscaler.localservers.util import REPO_ROOT, stop_process
-from tests.chainkit import make_action, make_cluster, make_node, make_trigger, trust
-from tests.ec2kit import instances, make_ec2_cluster, make_target_group, target_ids
+from devservers.celery_worker import wait_until
+from devservers.util import REPO_ROOT, stop_process
+from tests.ec2kit import instances, make_target_group, target_ids
+from tests.factories import make_action, make_cluster, make_ec2_cluster, make_node, make_trigger
+from tests.sshkit import trust
 
 pytestmark = pytest.mark.slow
 
@@ -108,8 +109,7 @@ def test_a_breaching_node_makes_the_trigger_email_by_itself(make_celery_worker, 
         "subject": "{{ trigger.name }} fired on {{ cluster }}",
         "body": "node {{ node }} read {{ values }}",
     }, name="notify")
-    trigger = make_trigger(cluster, [mail], name="high-reading", timing_minutes=0, cooldown_s=3600)
-    trigger.ssh_counters.add(counter)
+    trigger = make_trigger(cluster, [counter, mail], name="high-reading", timing_minutes=0, cooldown_s=3600)
 
     worker = make_celery_worker(isolated=True, env=loop_env(known_hosts, EMAIL_URL=smtp_server.email_url))
     beat(worker)
@@ -144,8 +144,7 @@ def test_a_breaching_node_scales_the_cluster_out_on_moto(make_celery_worker, bea
     make_node(cluster, sshd_node, name="loop-ec2-1")
     counter = breaching_counter(cluster, reading)
     deploy = make_action(cluster, K.DEPLOY_EC2_NODE, {"wait_running_s": 60}, name="deploy", timeout_s=120)
-    trigger = make_trigger(cluster, [deploy], name="scale-out", timing_minutes=0, cooldown_s=3600)
-    trigger.ssh_counters.add(counter)
+    trigger = make_trigger(cluster, [counter, deploy], name="scale-out", timing_minutes=0, cooldown_s=3600)
 
     worker = make_celery_worker(isolated=True, env=loop_env(
         known_hosts, **moto_server.env(), AWS_WAITER_DELAY_S="1",

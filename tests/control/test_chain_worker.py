@@ -16,9 +16,11 @@ from apps.actions.choices import ActionKindChoice as K
 from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.executions import fire_action, fire_trigger
 from apps.control.models import Execution
-from pyscaler.localservers.celery_worker import wait_until
-from pyscaler.localservers.util import free_port
-from tests.chainkit import SLEEP, TARGET, make_action, make_cluster, make_node, make_trigger, trust
+from devservers.celery_worker import wait_until
+from devservers.util import free_port
+from tests.chainkit import SLEEP, TARGET
+from tests.factories import make_action, make_cluster, make_node, make_trigger
+from tests.sshkit import trust
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from apps.control.models import Node
 from apps.monitoring.samples import Sample, SeriesRef
 from apps.monitoring.ssh.models import SSHCounter
 from apps.monitoring.store import SampleStore
-from tests.evaluatorkit import at, firings, make_cluster, make_trigger, stamp
+from tests.evaluatorkit import at, firings, stamp
+from tests.factories import make_cluster, make_trigger
 
 pytestmark = pytest.mark.django_db
 

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from pyscaler.localservers.util import REPO_ROOT, free_port, require_binary, stop_process, wait_for_port
+from devservers.util import REPO_ROOT, free_port, require_binary, stop_process, wait_for_port
 
 sys.path.insert(0, str(REPO_ROOT / "deploy"))
 import render  # noqa: E402  (deploy/render.py: stdlib-only, not a package)

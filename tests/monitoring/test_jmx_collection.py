@@ -16,8 +16,8 @@ from apps.monitoring.jmx import connector, jvmruntime
 from apps.monitoring.jmx.collector import NotANumber, collect_jvm, to_float
 from apps.monitoring.jmx.models import JMXCounter, JVM
 from apps.monitoring.samples import CollectionError, Sample, floor_stamp
-from pyscaler.localservers.jvm import DEMO_MBEAN, JmxJvm
-from pyscaler.localservers.util import REPO_ROOT
+from devservers.jvm import DEMO_MBEAN, JmxJvm
+from devservers.util import REPO_ROOT
 
 NOW = datetime(2026, 11, 23, 10, 17, 42, tzinfo=timezone.utc)
 
@@ -184,7 +184,7 @@ def test_a_hung_jvm_costs_at_most_the_read_timeout(db, make_jvm, settings) -> No
 
 
 def test_a_jvm_nobody_listens_for_is_an_error_per_counter(db) -> None:
-    from pyscaler.localservers.util import free_port
+    from devservers.util import free_port
 
     node, jvm, counters = _setup(free_port(), DEMO[:2])
     results = collect_jvm(node, jvm, counters, NOW)

@@ -19,8 +19,8 @@ from apps.monitoring import collection
 from apps.monitoring.models import CollectionHealth
 from apps.monitoring.samples import CollectionError, Sample
 from apps.monitoring.ssh.collector import collect_node
-from tests.chainkit import make_action
-from tests.monitoring.test_ssh_collection import _no_agent, make_counters, ssh_pool, trust, values  # noqa: F401
+from tests.factories import make_action, make_counters
+from tests.sshkit import _no_agent, trust, values  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from apps.actions.models import Action
 from apps.control.models import Cluster, Execution, Node, Trigger, TriggerAction
 from apps.monitoring.jmx.models import JVM, JMXCounter
 from apps.monitoring.samples import SeriesRef
-from pyscaler.localservers.jvm import DEMO_MBEAN
-from pyscaler.localservers.util import REPO_ROOT, require_binary
+from devservers.jvm import DEMO_MBEAN
+from devservers.util import REPO_ROOT, require_binary
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

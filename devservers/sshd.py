@@ -22,8 +22,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from pyscaler.localservers.process import ServerProcess
-from pyscaler.localservers.util import ServerError, descendants, free_port, require_binary, wait_for_port
+from devservers.process import ServerProcess
+from devservers.util import ServerError, descendants, free_port, require_binary, wait_for_port
 
 SSHD = "/usr/sbin/sshd"  # sshd refuses to run unless started by its absolute path
 PRIVSEP_DIR = Path("/run/sshd")

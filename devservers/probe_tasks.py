@@ -1,8 +1,9 @@
 """Probe tasks for test workers: they let a test look inside a worker process.
 
-Loaded only into test workers (``celery worker -I pyscaler.localservers.probe_tasks``,
-as the fixtures do), never by ``autodiscover_tasks``: production workers do
-not carry them. Each answers a question a harness test must ask the other
+Loaded only into harness workers (``CeleryWorker(probes=True)`` runs
+``celery worker --include devservers.probe_tasks``, as the test fixtures do),
+never by ``autodiscover_tasks``: production workers do not carry them
+(tests/harness/test_production_boundary.py). Each answers a question a harness test must ask the other
 process — does it see the test's database rows, which settings did it load,
 does a task survive its worker being killed.
 """
@@ -15,22 +16,23 @@ from pathlib import Path
 from django.apps import apps
 from django.conf import settings
 
+from devservers.celery_worker import PROBE_TASK_PREFIX
 from pyscaler.celery import app
 
 
-@app.task(name="pyscaler.harness.count_rows", ignore_result=False)
+@app.task(name=PROBE_TASK_PREFIX + "count_rows", ignore_result=False)
 def count_rows(model_label: str) -> int:
     """Rows of ``app_label.ModelName`` as the worker's database connection sees them."""
     return apps.get_model(model_label).objects.count()
 
 
-@app.task(name="pyscaler.harness.setting", ignore_result=False)
+@app.task(name=PROBE_TASK_PREFIX + "setting", ignore_result=False)
 def setting(name: str) -> object:
     value = getattr(settings, name)
     return str(value) if isinstance(value, Path) else value
 
 
-@app.task(name="pyscaler.harness.block_until", bind=True, ignore_result=False)
+@app.task(name=PROBE_TASK_PREFIX + "block_until", bind=True, ignore_result=False)
 def block_until(self, release_path: str, started_dir: str, timeout: float = 60.0) -> dict:
     """Record that this worker started the task, then wait until the test
     creates ``release_path``: a task that is provably in flight when the test

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from pyscaler.localservers.util import ServerError, free_port, wait_for_port
+from devservers.util import ServerError, free_port, wait_for_port
 
 # An AMI from moto's bundled default set (moto/ec2/resources/amis.json.gz),
 # present in every region after each reset.

@@ -7,7 +7,7 @@
 //   set PoolMax 100 | set Label text | set SlowMillis 3000 | get Value | quit
 //
 // Every command is answered with one line: "OK [value]" or "ERR reason".
-// Run with `java tests/java/DemoService.java` (Java 11+ single-file source launch).
+// Run with `java devservers/java/DemoService.java` (Java 11+ single-file source launch).
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;

@@ -19,7 +19,7 @@ from types import TracebackType
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from pyscaler.localservers.util import ServerError, free_port
+from devservers.util import ServerError, free_port
 
 
 @dataclass(frozen=True)

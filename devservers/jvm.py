@@ -1,6 +1,6 @@
 """A real JVM with JMX remote on loopback: the JMX target of tests and the demo.
 
-Runs tests/java/DemoService.java, which registers ``pyscaler.test:type=Demo``
+Runs devservers/java/DemoService.java, which registers ``pyscaler.test:type=Demo``
 and takes commands on stdin (``set Value 12.5``), so a test changes what JMX
 reports without itself speaking JMX. The JMX agent is Java's own
 (``-Dcom.sun.management.jmxremote.*``), as on a production Tomcat.
@@ -16,10 +16,10 @@ import tempfile
 import threading
 from pathlib import Path
 
-from pyscaler.localservers.process import ServerProcess
-from pyscaler.localservers.util import REPO_ROOT, ServerError, free_port, require_binary, wait_for_port
+from devservers.process import ServerProcess
+from devservers.util import ServerError, free_port, require_binary, wait_for_port
 
-DEMO_SOURCE = REPO_ROOT / "tests" / "java" / "DemoService.java"
+DEMO_SOURCE = Path(__file__).resolve().parent / "java" / "DemoService.java"
 DEMO_MBEAN = "pyscaler.test:type=Demo"
 # A small, quick-starting target: no JIT tiers beyond C1, one GC thread.
 _TARGET_JVM_OPTIONS = ["-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"]

@@ -27,10 +27,16 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from celery import Celery
 
-from pyscaler.localservers.process import ServerProcess
-from pyscaler.localservers.util import REPO_ROOT, ServerError, require_binary
+from devservers.process import ServerProcess
+from devservers.util import REPO_ROOT, ServerError, require_binary
 
 VHOST_PREFIX = "pyscaler-test"
+
+# The probe tasks (devservers/probe_tasks.py) exist only in workers started
+# with ``probes=True``: the module is passed to ``celery worker --include``, so a
+# production worker (``celery -A pyscaler worker``) never imports it.
+PROBE_TASKS_MODULE = "devservers.probe_tasks"
+PROBE_TASK_PREFIX = "devservers.probe."
 
 
 # ---------------------------------------------------------------------------
@@ -150,14 +156,15 @@ class CeleryWorker(ServerProcess):
 
     ``env`` is added to this process's environment: give it DATABASE_URL,
     MEMCACHED_SERVERS, ... so the worker sees the same world as the test. The
-    broker URL is always ``broker_url`` (CELERY_BROKER_URL).
+    broker URL is always ``broker_url`` (CELERY_BROKER_URL). ``probes=True``
+    also loads the probe tasks a harness test sends to look inside the worker.
     """
 
     def __init__(self, broker_url: str, name: str | None = None,
                  queues: Sequence[str] = ("collect", "control", "actions"),
                  env: Mapping[str, str] | None = None, concurrency: int = 2, pool: str = "prefork",
                  log_path: Path | None = None, loglevel: str = "INFO",
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), probes: bool = False) -> None:
         self.broker_url = broker_url
         self.name = name or f"w{uuid.uuid4().hex[:8]}"
         self.queues = tuple(queues)
@@ -166,6 +173,7 @@ class CeleryWorker(ServerProcess):
         self.pool = pool
         self.loglevel = loglevel
         self.extra_args = tuple(extra_args)
+        self.probes = probes
         self.log_path = Path(log_path) if log_path else Path(f"/tmp/pyscaler-worker-{self.name}.log")
         self._proc: subprocess.Popen | None = None
         self._log = None
@@ -187,6 +195,7 @@ class CeleryWorker(ServerProcess):
             # Mingle and gossip talk to other workers; a test worker has none
             # to talk to and mingle alone adds ~1 s to start-up.
             "--without-mingle", "--without-gossip",
+            *(("--include", PROBE_TASKS_MODULE) if self.probes else ()),
             *self.extra_args,
         ]
 
@@ -220,6 +229,14 @@ class CeleryWorker(ServerProcess):
         """A remote-control ping answered by this worker: it consumes from the broker."""
         replies = self._control().control.ping(destination=[self.nodename], timeout=timeout)
         return any(self.nodename in reply for reply in replies or [])
+
+    def registered_tasks(self, timeout: float = 5.0) -> list[str]:
+        """The task names this worker answers ``inspect registered`` with: what
+        it would run, as the running process itself reports it."""
+        replies = self._control().control.inspect(destination=[self.nodename], timeout=timeout).registered()
+        if not replies or self.nodename not in replies:
+            raise ServerError(f"celery worker {self.nodename} did not answer `inspect registered`")
+        return sorted(name.split(" ")[0] for name in replies[self.nodename])
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -15,8 +15,8 @@ import socket
 import subprocess
 import time
 
-from pyscaler.localservers.process import ServerProcess
-from pyscaler.localservers.util import ServerError, free_port, require_binary, wait_for_port
+from devservers.process import ServerProcess
+from devservers.util import ServerError, free_port, require_binary, wait_for_port
 
 MEMCACHED = "/usr/bin/memcached"
 

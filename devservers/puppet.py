@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from apps.actions.puppet_command import sealed, shell_command
-from pyscaler.localservers.util import REPO_ROOT, ServerError, require_binary
+from devservers.util import REPO_ROOT, ServerError, require_binary
 
 PUPPET_DIR = REPO_ROOT / "puppet"
 DEFAULT_TIMEOUT_S = 120.0
