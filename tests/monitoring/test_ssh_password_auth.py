@@ -24,7 +24,7 @@ from tests.monitoring.test_ssh_collection import _no_agent, make_counters, ssh_p
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD_VAR = "PYSCALER_TEST_SSH_PASSWORD"
+PASSWORD_VAR = "PYSCALER_SECRET_TEST_SSH_PASSWORD"
 PASSWORD_REF = f"env:{PASSWORD_VAR}"
 
 
