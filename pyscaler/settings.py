@@ -321,6 +321,11 @@ SSH_DEFAULT_USER = env.str("SSH_USER", default=getpass.getuser())
 SSH_DEFAULT_PORT = env.int("SSH_PORT", default=22)
 SSH_KEY_PATH = env.str("SSH_KEY_PATH", default="")
 SSH_PASSWORD = _secret("SSH_PASSWORD")
+# What a secret reference (ssh_password_ref, a JVM's password_ref) may name:
+# environment variables with this prefix, files in this directory
+# (pyscaler/secretrefs.py says why).
+SECRET_REF_ENV_PREFIX = env.str("SECRET_REF_ENV_PREFIX", default="PYSCALER_SECRET_")
+SECRET_REF_DIR = env.str("SECRET_REF_DIR", default="/etc/pyscaler/secrets")
 SSH_KNOWN_HOSTS = env.str("SSH_KNOWN_HOSTS", default=str(Path.home() / ".ssh" / "known_hosts"))
 SSH_HOST_KEY_POLICY = env.str("SSH_HOST_KEY_POLICY", default="reject")
 if SSH_HOST_KEY_POLICY not in ("reject", "tofu"):

@@ -170,14 +170,14 @@ def test_ssh_settings_resolve_node_then_cluster_then_defaults(settings) -> None:
 
     settings.SSH_DEFAULT_USER, settings.SSH_DEFAULT_PORT, settings.SSH_KEY_PATH = "svc", 2200, "/keys/default"
     cluster = Cluster.objects.create(name="resolve", ssh_user="ops", ssh_port=2201, ssh_key_path="/keys/cluster",
-                                     ssh_password_ref="env:OPS_PW")
+                                     ssh_password_ref="env:PYSCALER_SECRET_OPS_PW")
     bare = Cluster.objects.create(name="bare")
     plain = Node.objects.create(cluster=cluster, name="plain", address="127.0.0.5")
     custom = Node.objects.create(cluster=cluster, name="custom", address="127.0.0.6", ssh_user="root",
                                  ssh_port=22, ssh_key_path="/keys/node")
     default = Node.objects.create(cluster=bare, name="default", address="127.0.0.7")
     assert (str(target_for(plain)), target_for(plain).key_path, target_for(plain).password_ref) == (
-        "ops@127.0.0.5:2201", "/keys/cluster", "env:OPS_PW")
+        "ops@127.0.0.5:2201", "/keys/cluster", "env:PYSCALER_SECRET_OPS_PW")
     assert (str(target_for(custom)), target_for(custom).key_source) == ("root@127.0.0.6:22",
                                                                          "node custom: ssh_key_path")
     assert (str(target_for(default)), target_for(default).key_source) == ("svc@127.0.0.7:2200", "SSH_KEY_PATH")

@@ -99,12 +99,12 @@ def test_configuration_errors_name_the_field_and_touch_no_network(make_sshd, ssh
     assert missing.message == (f"SSH key file /nonexistent/id_ed25519 (node {node.name}: ssh_key_path) "
                                f"does not exist")
 
-    monkeypatch.delenv("PYSCALER_TEST_SSH_PW", raising=False)
-    node.cluster.ssh_password_ref = "env:PYSCALER_TEST_SSH_PW"
+    monkeypatch.delenv("PYSCALER_SECRET_TEST_SSH_PW", raising=False)
+    node.cluster.ssh_password_ref = "env:PYSCALER_SECRET_TEST_SSH_PW"
     node.ssh_key_path = str(server.client_key_path)
     [unset] = collect_node(node, make_counters(node, ["echo 2"]), pool=ssh_pool)
-    assert unset.message == (f"cluster {node.cluster.name}: ssh_password_ref env:PYSCALER_TEST_SSH_PW: "
-                             f"environment variable PYSCALER_TEST_SSH_PW is not set")
+    assert unset.message == (f"cluster {node.cluster.name}: ssh_password_ref env:PYSCALER_SECRET_TEST_SSH_PW: "
+                             f"environment variable PYSCALER_SECRET_TEST_SSH_PW is not set")
 
 
 def test_a_hanging_command_is_cut_at_the_deadline_then_the_next_batch_works(

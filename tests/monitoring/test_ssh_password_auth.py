@@ -24,7 +24,7 @@ from tests.sshkit import _no_agent, trust, values  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD_VAR = "PYSCALER_TEST_SSH_PASSWORD"
+PASSWORD_VAR = "PYSCALER_SECRET_TEST_SSH_PASSWORD"
 PASSWORD_REF = f"env:{PASSWORD_VAR}"
 
 
