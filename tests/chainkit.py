@@ -14,8 +14,7 @@ from typing import Any
 
 from django import forms
 
-from apps.actions.context import StepContext, StepResult
-from apps.actions.kinds.base import ActionError, ActionKind
+from apps.actions.contract import ActionError, ActionKind, StepContext, StepResult
 from apps.actions.models import Action
 from apps.actions.registry import all_kinds, register
 from apps.control.models import Cluster, Node, Trigger, TriggerAction

@@ -36,12 +36,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.actions.context import StepContext, StepResult
-from apps.actions.kinds.base import ActionError
-from apps.actions.registry import get_kind
+from apps.actions.contract import ActionError, StepContext, StepResult
+from apps.actions.registry import all_kinds, get_kind
 
-from .choices import ExecutionStatus, NodeState, StepStatus
-from .models import Cluster, Execution, ExecutionStep
+from .choices import ExecutionStatus, StepStatus
+from .models import Execution, ExecutionStep
+from .sizing import running_size
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +85,6 @@ def bound_text(text: str, limit: int | None = None) -> str:
     tail = limit - head - 60
     cut = len(text) - head - tail
     return f"{text[:head]}\n[... {cut} characters cut ...]\n{text[-tail:]}"
-
-
-def running_size(cluster: Cluster | int) -> int:
-    cluster_id = cluster if isinstance(cluster, int) else cluster.pk
-    return Cluster.objects.get(pk=cluster_id).nodes.filter(state=NodeState.RUNNING).count()
 
 
 # ---------------------------------------------------------------------------
@@ -260,10 +255,7 @@ def _invoke(step: ExecutionStep, ctx: StepContext) -> tuple[StepResult | None, s
     except LookupError as exc:
         return None, str(exc)
     if kind_cls.needs_target_node and ctx.target_node is None:
-        return None, (
-            f"{kind_cls.label} needs a target node: fire it with a node, or put a DeployEc2Node "
-            "step before it"
-        )
+        return None, _no_target(kind_cls.label)
     kind = kind_cls(step.action)
     kind.params = dict(step.params)  # the snapshot taken at firing time
     try:
@@ -282,6 +274,12 @@ def _invoke(step: ExecutionStep, ctx: StepContext) -> tuple[StepResult | None, s
     except (TypeError, ValueError) as exc:
         return None, f"{kind_cls.label} returned data that is not JSON: {exc}"
     return result, ""
+
+
+def _no_target(label: str) -> str:
+    makers = " or ".join(cls.label for cls in all_kinds().values() if cls.sets_target_node)
+    return f"{label} needs a target node: fire it with a node" + (
+        f", or put a {makers} step before it" if makers else "")
 
 
 def _record(step: ExecutionStep, token: str, ctx: StepContext, result: StepResult | None,

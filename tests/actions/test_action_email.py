@@ -12,8 +12,7 @@ import pytest
 from django.utils import timezone
 
 from apps.actions.choices import ActionKindChoice as K
-from apps.actions.context import StepContext
-from apps.actions.kinds.base import ActionError
+from apps.actions.contract import ActionError, StepContext
 from apps.control import chain
 from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.executions import fire_trigger, resume
