@@ -30,6 +30,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
@@ -92,14 +93,19 @@ def bound_text(text: str, limit: int | None = None) -> str:
 # ---------------------------------------------------------------------------
 
 
+#: The step task (apps/control/tasks.py), published by name: the tasks
+#: module imports this one, not the other way round.
+RUN_STEP_TASK = "apps.control.tasks.run_step_task"
+
+
 def publish_step(step_id: int) -> None:
     """Send the step's task to the actions queue, with Celery time limits
     derived from the action's timeout so no worker hangs on it."""
-    from .tasks import run_step_task  # tasks import this module
-
     timeout_s = ExecutionStep.objects.values_list("timeout_s", flat=True).get(pk=step_id)
     limits = TimeLimits.for_timeout(timeout_s)
-    run_step_task.apply_async((step_id,), soft_time_limit=limits.soft, time_limit=limits.hard)
+    current_app.signature(RUN_STEP_TASK, args=(step_id,)).apply_async(
+        soft_time_limit=limits.soft, time_limit=limits.hard
+    )
     ExecutionStep.objects.filter(pk=step_id).update(enqueued=timezone.now())
 
 
