@@ -300,6 +300,12 @@ CHAIN_STEP_OUTPUT_MAX_CHARS = env.int("CHAIN_STEP_OUTPUT_MAX_CHARS", default=655
 # limit (the pool process is killed) comes this much later again.
 CHAIN_SOFT_LIMIT_GRACE_S = env.int("CHAIN_SOFT_LIMIT_GRACE_S", default=5)
 CHAIN_HARD_LIMIT_GRACE_S = env.int("CHAIN_HARD_LIMIT_GRACE_S", default=10)
+# A step failing retryably (ActionError(retryable=True)) runs again: at most
+# this many tries in all, pausing BACKOFF_S, then twice as long each time (up
+# to MAX_BACKOFF_S), never past the step's deadline (apps/control/retries.py).
+CHAIN_STEP_RETRY_ATTEMPTS = env.int("CHAIN_STEP_RETRY_ATTEMPTS", default=3)
+CHAIN_STEP_RETRY_BACKOFF_S = env.float("CHAIN_STEP_RETRY_BACKOFF_S", default=1.0)
+CHAIN_STEP_RETRY_MAX_BACKOFF_S = env.float("CHAIN_STEP_RETRY_MAX_BACKOFF_S", default=30.0)
 
 # ---------------------------------------------------------------------------
 # Sample store (memcached) and sample log

@@ -34,7 +34,7 @@ class ActionError(Exception):
     """A step failed. ``retryable`` says whether running it again may help
     (a timeout, a throttled API) or not (bad parameters, a bound reached):
     the chain runner retries a retryable failure a bounded number of times
-    within the step's deadline (apps/control/chain.py, RetryPolicy)."""
+    within the step's deadline (apps/control/retries.py)."""
 
     def __init__(self, message: str, *, retryable: bool = False):
         super().__init__(message)

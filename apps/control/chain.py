@@ -16,6 +16,9 @@ step is guarded, as healthchecks' sendalerts claims a check:
 * kinds with side effects that must not repeat checkpoint them
   (StepContext.checkpoint, committed at once) before the task acks.
 
+A kind's retryable failure runs the kind again within the same claim,
+a bounded number of times before the step's deadline (apps/control/retries.py).
+
 No database transaction is open while a kind runs: a step may take minutes
 (an EC2 launch, a Puppet run) and must not hold SQLite's write lock.
 """
@@ -42,6 +45,7 @@ from apps.actions.registry import all_kinds, get_kind
 
 from .choices import ExecutionStatus, StepStatus
 from .models import Execution, ExecutionStep
+from .retries import RetryPolicy
 from .sizing import running_size
 
 logger = logging.getLogger(__name__)
@@ -146,7 +150,7 @@ def run_step(step_id: int, *, redelivered: bool = False) -> int | None:
     )
     ctx = _context(step, execution, token)
     try:
-        result, error = _invoke(step, ctx)
+        result, error = _invoke(step, ctx, token)
     except StepLost:
         logger.warning("step %s was claimed by a newer attempt; this attempt stops", step_id)
         return None
@@ -254,14 +258,36 @@ def _persist_state(step_id: int, token: str, state: dict[str, Any]) -> None:
         raise StepLost(step_id)
 
 
-def _invoke(step: ExecutionStep, ctx: StepContext) -> tuple[StepResult | None, str]:
-    """Run the kind; return (result, "") or (None, error message)."""
+def _invoke(step: ExecutionStep, ctx: StepContext, token: str) -> tuple[StepResult | None, str]:
+    """Run the kind, again after a retryable failure while the retry policy
+    allows (apps/control/retries.py); return (result, "") or (None, error)."""
     try:
         kind_cls = get_kind(step.kind)
     except LookupError as exc:
         return None, str(exc)
     if kind_cls.needs_target_node and ctx.target_node is None:
         return None, _no_target(kind_cls.label)
+    policy = RetryPolicy.from_settings()
+    tries = 1
+    while True:
+        result, error, retryable = _try(kind_cls, step, ctx)
+        if not (error and retryable):
+            return result, error
+        pause = policy.pause(tries, ctx.remaining())
+        if pause is None:
+            ctx.log(f"[try {tries} failed (retryable): {error}; not tried again: {policy.why_not(tries)}]")
+            return None, error
+        ctx.log(f"[try {tries} failed (retryable): {error}; trying again in {pause:g} s]")
+        try:
+            time.sleep(pause)
+        except SoftTimeLimitExceeded:
+            return None, _timed_out(step)
+        _count_try(step, ctx, token)
+        tries += 1
+
+
+def _try(kind_cls, step: ExecutionStep, ctx: StepContext) -> tuple[StepResult | None, str, bool]:
+    """One run of the kind: (result, "", False) or (None, error, retryable)."""
     kind = kind_cls(step.action)
     kind.params = dict(step.params)  # the snapshot taken at firing time
     try:
@@ -269,17 +295,31 @@ def _invoke(step: ExecutionStep, ctx: StepContext) -> tuple[StepResult | None, s
     except StepLost:
         raise
     except ActionError as exc:
-        return None, str(exc) or type(exc).__name__
+        return None, str(exc) or type(exc).__name__, exc.retryable
     except SoftTimeLimitExceeded:
-        return None, f"timed out: still running {step.timeout_s} s after it started (the action's timeout)"
+        return None, _timed_out(step), False
     except Exception as exc:
         logger.exception("step %s (%s) raised", step.pk, step.kind)
-        return None, f"{type(exc).__name__}: {exc}"
+        return None, f"{type(exc).__name__}: {exc}", False
     try:
         json.dumps(result.data)
     except (TypeError, ValueError) as exc:
-        return None, f"{kind_cls.label} returned data that is not JSON: {exc}"
-    return result, ""
+        return None, f"{kind_cls.label} returned data that is not JSON: {exc}", False
+    return result, "", False
+
+
+def _timed_out(step: ExecutionStep) -> str:
+    return f"timed out: still running {step.timeout_s} s after it started (the action's timeout)"
+
+
+def _count_try(step: ExecutionStep, ctx: StepContext, token: str) -> None:
+    """Another try of the same claim: one more attempt on the step's row."""
+    updated = ExecutionStep.objects.filter(pk=step.pk, claim=token, status=StepStatus.RUNNING).update(
+        attempts=F("attempts") + 1
+    )
+    if updated != 1:
+        raise StepLost(step.pk)
+    ctx.attempt += 1
 
 
 def _no_target(label: str) -> str:
