@@ -20,6 +20,7 @@ from apps.control.models import Cluster, Execution, Node, Trigger
 
 from .access import MANAGE_NODES
 
+
 def _kind(action: Action):
     """The action's kind class (apps/actions/contract.py), None if unknown."""
     try:
