@@ -117,6 +117,8 @@ class ActionKind:
     changes_cluster_size: ClassVar[bool] = False
     #: Permissions a person needs to fire (or resume) a step of this kind.
     fire_permissions: ClassVar[tuple[str, ...]] = (FIRE_PERMISSION,)
+    #: The console's button that fires an action of this kind by hand.
+    fire_label: ClassVar[str] = "Fire…"
 
     class Params(forms.Form):
         pass

@@ -34,6 +34,7 @@ class Resize(ActionKind):
     label = "Resize (tests)"
     changes_cluster_size = True
     fire_permissions = (FIRE_PERMISSION, MANAGE_NODES_PERMISSION)
+    fire_label = "Resize now…"
 
     class Params(forms.Form):
         by = forms.IntegerField()
@@ -61,7 +62,7 @@ class Note(ActionKind):
 
 
 @pytest.fixture(autouse=True)
-def test_kinds():
+def registered_test_kinds():
     register(Resize)
     register(Note)
     yield
@@ -85,7 +86,7 @@ def test_a_kind_that_changes_the_size_blocks_a_second_automatic_firing(cluster):
     assert fire_trigger(note, reasons={}, enqueue=False).status == ExecutionStatus.PENDING
 
 
-def test_the_firing_page_asks_the_kind_for_its_target_and_its_words(cluster):
+def test_the_firing_page_asks_the_kind_for_its_target_its_words_and_its_button(cluster):
     shrink = make_action(cluster, Resize.kind, {"by": -1}, name="shrink", validate=False)
     grow = make_action(cluster, Resize.kind, {"by": 2}, name="grow", validate=False)
     note = make_action(cluster, Note.kind, {}, name="note", validate=False)
@@ -95,6 +96,7 @@ def test_the_firing_page_asks_the_kind_for_its_target_and_its_words(cluster):
     assert not firing.plan_action(grow)[0].needs_target
     assert firing.plan_action(note)[0].text == "note (test_note)"  # no words of its own
     assert not firing.plan_action(note)[0].needs_target
+    assert (grow.fire_label, note.fire_label) == ("Resize now…", "Fire…")  # the console's buttons
 
 
 def test_the_kinds_say_which_permissions_firing_needs(cluster):

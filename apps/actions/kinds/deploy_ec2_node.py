@@ -42,6 +42,7 @@ class DeployEc2Node(ActionKind):
     sets_target_node = True
     changes_cluster_size = True
     fire_permissions = (FIRE_PERMISSION, MANAGE_NODES_PERMISSION)
+    fire_label = "Deploy a node now…"
 
     class Params(forms.Form):
         count = forms.IntegerField(

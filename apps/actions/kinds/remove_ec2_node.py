@@ -39,6 +39,7 @@ class RemoveEc2Node(ActionKind):
     label = "RemoveEc2Node"
     changes_cluster_size = True
     fire_permissions = (FIRE_PERMISSION, MANAGE_NODES_PERMISSION)
+    fire_label = "Remove a node…"
 
     class Params(forms.Form):
         count = forms.IntegerField(
