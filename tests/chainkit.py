@@ -10,8 +10,7 @@ from pathlib import Path
 
 from django import forms
 
-from apps.actions.context import StepContext, StepResult
-from apps.actions.kinds.base import ActionError, ActionKind
+from apps.actions.contract import ActionError, ActionKind, StepContext, StepResult
 from apps.actions.registry import all_kinds, register
 
 # ---------------------------------------------------------------------------

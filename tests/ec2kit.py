@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 
-from apps.actions.context import StepContext
+from apps.actions.contract import StepContext
 from apps.actions.ec2 import CLUSTER_TAG, STEP_TAG
 from apps.control.models import Cluster
 from devservers.moto_server import DEFAULT_AMI_ID, MotoServer

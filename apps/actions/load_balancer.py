@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from . import aws
-from .kinds.base import ActionError
+from .contract import ActionError
 
 
 class LoadBalancer(Protocol):

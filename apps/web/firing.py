@@ -13,52 +13,26 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from apps.actions.choices import ActionKindChoice
 from apps.actions.models import Action
 from apps.control import executions
 from apps.control.choices import NodeState
 from apps.control.models import Cluster, Execution, Node, Trigger
 
-from apps.web.access import FIRE, MANAGE_NODES
-
-#: Kinds that change the cluster's nodes: firing them by hand is node
-#: management and needs that permission as well as the firing one.
-NODE_MANAGEMENT_KINDS = frozenset({ActionKindChoice.DEPLOY_EC2_NODE, ActionKindChoice.REMOVE_EC2_NODE})
+from apps.web.access import MANAGE_NODES
 
 
-def _describe_deploy(action: Action) -> str:
-    c = action.cluster
-    return (f"launches {action.params.get('count') or 1} EC2 node(s), at most {c.max_step_size} at once and never "
-            f"past the cluster's max size {c.max_size}")
-
-
-def _describe_remove(action: Action) -> str:
-    c = action.cluster
-    bounds = f"never below min size {c.min_size}, never a protected node"
-    if action.params.get("choose") == "breaching":
-        return f"removes the target node ({bounds})"
-    who = "any" if action.params.get("include_foreign") else "PyScaler-launched"
-    return (f"removes the {action.params.get('choose') or 'newest'} {who} node(s), {action.params.get('count') or 1} "
-            f"at most ({bounds}); the target node does not choose which")
-
-
-def _describe_email(action: Action) -> str:
-    to = action.params.get("to") or []
-    return f"sends an e-mail to {', '.join(to) if isinstance(to, list) else to}"
-
-
-#: What a step of a kind will do, in the confirmation's words (kinds not
-#: listed are described by their name and parameters alone).
-DESCRIBE = {
-    ActionKindChoice.DEPLOY_EC2_NODE: _describe_deploy,
-    ActionKindChoice.REMOVE_EC2_NODE: _describe_remove,
-    ActionKindChoice.EMAIL: _describe_email,
-}
+def _kind(action: Action):
+    """The action's kind class (apps/actions/contract.py), None if unknown."""
+    try:
+        return action.kind_class()
+    except LookupError:
+        return None
 
 
 def removes_target(action: Action) -> bool:
-    """A RemoveEc2Node that removes the chain's target node ("remove this node")."""
-    return action.kind == ActionKindChoice.REMOVE_EC2_NODE and action.params.get("choose") == "breaching"
+    """Whether the action retires the chain's target node ("remove this node")."""
+    kind = _kind(action)
+    return kind is not None and kind.removes_target(action)
 
 
 @dataclass(frozen=True)
@@ -71,19 +45,16 @@ class PlannedStep:
     def text(self) -> str:
         params = ", ".join(f"{k}={v}" for k, v in sorted(self.action.params.items()) if k != "body")
         where = " on the target node" if self.needs_target and not removes_target(self.action) else ""
-        describe = DESCRIBE.get(self.action.kind)
-        what = f": {describe(self.action)}" if describe else ""
+        kind = _kind(self.action)
+        described = kind.describe_step(self.action) if kind is not None else ""
+        what = f": {described}" if described else ""
         return (f"{self.action.name} ({self.action.get_kind_display()}{': ' + params if params else ''}){where}"
                 f"{what}")
 
 
 def _needs_target(action: Action) -> bool:
-    if removes_target(action):
-        return True
-    try:
-        return bool(action.kind_class().needs_target_node)
-    except LookupError:
-        return False
+    kind = _kind(action)
+    return kind is not None and kind.needs_target(action)
 
 
 def plan_trigger(trigger: Trigger) -> list[PlannedStep]:
@@ -94,16 +65,7 @@ def plan_action(action: Action) -> list[PlannedStep]:
     return [PlannedStep(1, action, _needs_target(action))]
 
 
-def required_perms(actions: list[Action]) -> tuple[str, ...]:
-    if any(a.kind in NODE_MANAGEMENT_KINDS for a in actions):
-        return (FIRE, MANAGE_NODES)
-    return (FIRE,)
-
-
-def check_may_fire(user, actions: list[Action]) -> None:
-    missing = [p for p in required_perms(actions) if not user.has_perm(p)]
-    if missing:
-        raise PermissionDenied(f"you need the permission(s) {', '.join(missing)}")
+check_may_fire = executions.check_may_fire
 
 
 def firable_nodes(cluster: Cluster):

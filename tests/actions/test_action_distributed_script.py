@@ -9,8 +9,7 @@ import time
 import pytest
 
 from apps.actions.choices import ActionKindChoice as K
-from apps.actions.context import StepContext
-from apps.actions.kinds.base import ActionError
+from apps.actions.contract import ActionError, StepContext
 from apps.actions.remote_guard import STOP_GRACE_S
 from tests.factories import make_action, make_cluster, make_node
 from tests.sshkit import trust

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 from apps.actions import aws
-from apps.actions.kinds.base import ActionError
+from apps.actions.contract import ActionError
 from devservers.util import free_port
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.actions.kinds.base import ActionError
+from apps.actions.contract import ActionError
 from apps.actions.kinds.remove_ec2_node import RemoveEc2Node
 from apps.control.choices import NodeState
 from apps.control.models import Node

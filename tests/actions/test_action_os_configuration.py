@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.actions.kinds.base import ActionError
+from apps.actions.contract import ActionError
 from apps.actions.kinds.os_configuration import OSConfiguration
 from apps.actions.puppet_apply import parse_output
 from apps.control.models import Cluster

@@ -24,7 +24,7 @@ def test_collect_workers_share_the_queue_and_add_capacity(make_celery_worker, tm
     names = {worker.nodename for worker in collect}
 
     # 1. Both take work from the one queue; the control worker takes none.
-    results = [app.send_task("pyscaler.ping", args=[f"n{i}"], queue="collect") for i in range(40)]
+    results = [app.send_task("pyscaler.celery.ping", args=[f"n{i}"], queue="collect") for i in range(40)]
     replies = [result.get(timeout=60) for result in results]
     assert sorted(reply["value"] for reply in replies) == sorted(f"n{i}" for i in range(40))
     per_worker = Counter(reply["hostname"] for reply in replies)

@@ -55,8 +55,8 @@ def test_the_production_app_registers_no_probe_task(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout.splitlines()[-1])
-    assert "pyscaler.ping" in loaded["tasks"]
-    assert any(name.startswith("pyscaler.control.") for name in loaded["tasks"])  # autodiscovery ran
+    assert "pyscaler.celery.ping" in loaded["tasks"]
+    assert any(name.startswith("apps.control.tasks.") for name in loaded["tasks"])  # autodiscovery ran
     assert [name for name in loaded["tasks"] if name.startswith(PROBE_TASK_PREFIX)] == []
     assert loaded["harness"] == []
 
@@ -67,7 +67,7 @@ def test_a_worker_started_as_production_does_lists_no_probe_task(
     harness = make_celery_worker(name="probing", concurrency=1, isolated=True)
     assert "--include" not in plain.command()
     plain_tasks, harness_tasks = plain.registered_tasks(), harness.registered_tasks()
-    assert "pyscaler.ping" in plain_tasks
+    assert "pyscaler.celery.ping" in plain_tasks
     assert [name for name in plain_tasks if name.startswith(PROBE_TASK_PREFIX)] == []
     assert {name for name in harness_tasks if name.startswith(PROBE_TASK_PREFIX)} == {
         PROBE_TASK_PREFIX + "count_rows", PROBE_TASK_PREFIX + "setting", PROBE_TASK_PREFIX + "block_until"}

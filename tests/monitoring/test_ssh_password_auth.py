@@ -12,8 +12,7 @@ import time
 import pytest
 
 from apps.actions.choices import ActionKindChoice as K
-from apps.actions.context import StepContext
-from apps.actions.kinds.base import ActionError
+from apps.actions.contract import ActionError, StepContext
 from apps.control.models import Cluster, Node
 from apps.monitoring import collection
 from apps.monitoring.models import CollectionHealth

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from apps.actions import bounds
-from apps.actions.kinds.base import ActionError
+from apps.control import sizing
+from apps.actions.contract import ActionError
 from apps.actions.kinds.deploy_ec2_node import DeployEc2Node
 from apps.actions.kinds.remove_ec2_node import RemoveEc2Node
 from apps.control.choices import NodeState
@@ -30,11 +30,11 @@ def test_many_reservations_at_once_never_pass_max_size():
     cluster = Cluster.objects.create(name="web", max_size=3, max_step_size=1)
     Node.objects.create(cluster=cluster, name="web-0", address="127.0.0.1")
 
-    results, errors = at_once(lambda i: bounds.reserve_slots(cluster, 1, f"step-{i}"), 6)
+    results, errors = at_once(lambda i: sizing.reserve_slots(cluster, 1, f"step-{i}"), 6)
 
     assert len(results) == 2
     assert len(errors) == 4 and all(isinstance(e, ActionError) and "max size" in str(e) for e in errors), errors
-    assert bounds.cluster_size(cluster) == 3
+    assert sizing.cluster_size(cluster) == 3
 
 
 def test_two_deploys_at_max_size_minus_one_launch_exactly_one_node(moto):

@@ -1,14 +1,20 @@
-"""Cluster bounds, checked and claimed under a lock on the cluster's row.
+"""What action kinds may ask of control: the cluster-size bounds, claimed
+under a lock on the cluster's row, and the node records the kinds act on.
+
+This is the one module of apps.control that apps.actions imports (an
+import-linter contract holds it to that), so the kinds never touch
+control's models and control never names a kind. Errors a kind must report
+as a failed step are raised as the contract's ActionError.
 
 Two chains must never both pass the max-size (or min-size) check, so the
 check and the claim it allows happen in one transaction holding the cluster
 row with SELECT ... FOR UPDATE:
 
-- DeployEc2Node *reserves* capacity by inserting its future Nodes as
-  ``pending`` "slots" before it launches anything; a second deploy that comes
-  in meanwhile counts them and sees the cluster as full.
-- RemoveEc2Node *claims* its victims by marking them ``draining`` before it
-  deregisters and terminates them; a second remove no longer counts them as
+- a deploy *reserves* capacity by inserting its future Nodes as ``pending``
+  "slots" before it launches anything; a second deploy that comes in
+  meanwhile counts them and sees the cluster as full.
+- a removal *claims* its victims by marking them ``draining`` before it
+  deregisters and terminates them; a second removal no longer counts them as
   running and stops at the minimum size.
 
 On PostgreSQL and MariaDB the row lock serialises the two transactions. On
@@ -19,16 +25,16 @@ same serialisation, for the whole file.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
-from apps.control.choices import NodeState
-from apps.control.models import Cluster, Node
+from apps.actions.contract import ActionError
 
-from .kinds.base import ActionError
+from .choices import NodeState
+from .models import Cluster, Node
 
 #: Nodes that take up room under the maximum size.
 SIZE_STATES = (NodeState.PENDING, NodeState.RUNNING)
@@ -44,9 +50,11 @@ def cluster_size(cluster: Cluster) -> int:
     return Node.objects.filter(cluster=cluster, state__in=SIZE_STATES).count()
 
 
-def running_size(cluster: Cluster) -> int:
-    """Nodes counted against min_size: only those running now."""
-    return Node.objects.filter(cluster=cluster, state=NodeState.RUNNING).count()
+def running_size(cluster: Cluster | int) -> int:
+    """Nodes counted against min_size: only those running now (also the size
+    an execution records before and after it runs)."""
+    cluster_id = cluster if isinstance(cluster, int) else cluster.pk
+    return Node.objects.filter(cluster_id=cluster_id, state=NodeState.RUNNING).count()
 
 
 def slot_prefix(step_id: str) -> str:
@@ -69,9 +77,11 @@ class Reservation:
     resumed: bool = False
 
 
-def reserve_slots(cluster: Cluster, wanted: int, step_id: str, at_least: int = 0) -> Reservation:
+def reserve_slots(cluster: Cluster, wanted: int, step_id: str, at_least: int = 0, *,
+                  actor: str = "the deploy") -> Reservation:
     """Reserve room for up to ``wanted`` new nodes (capped by max_step_size and
-    the room under max_size) or raise ActionError naming the bound.
+    the room under max_size) or raise ActionError naming the bound (and
+    ``actor``, the kind's label, as the one that launches nothing).
 
     A step that already holds slots gets them back unchanged. ``at_least``
     adds slots without a bound check for instances that already exist (an
@@ -93,7 +103,7 @@ def reserve_slots(cluster: Cluster, wanted: int, step_id: str, at_least: int = 0
             if room <= 0 and at_least == 0:
                 raise ActionError(
                     f"cluster {cluster.name!r} is at its max size: {size} node(s), max_size {cluster.max_size}; "
-                    f"DeployEc2Node launches nothing"
+                    f"{actor} launches nothing"
                 )
             count = min(wanted, cluster.max_step_size, max(room, 0))
             capped = []
@@ -213,6 +223,7 @@ def claim_for_removal(
     node_id: int | None = None,
     include_foreign: bool = False,
     on_claim: Callable[[list[Node]], None] | None = None,
+    actor: str = "the removal",
 ) -> list[Node]:
     """Pick up to ``count`` nodes to remove and mark them draining, never
     going below min_size and never touching protected nodes or (unless
@@ -226,7 +237,7 @@ def claim_for_removal(
         if room <= 0:
             raise ActionError(
                 f"cluster {cluster.name!r} is at its min size: {size} running node(s), "
-                f"min_size {cluster.min_size}; RemoveEc2Node removes nothing"
+                f"min_size {cluster.min_size}; {actor} removes nothing"
             )
         if choose == "breaching":
             if node_id is None:
@@ -248,7 +259,7 @@ def claim_for_removal(
             if not chosen:
                 whose = "" if include_foreign else "launched by PyScaler, "
                 raise ActionError(
-                    f"cluster {cluster.name!r} has no node RemoveEc2Node may remove: none of its {size} "
+                    f"cluster {cluster.name!r} has no node {actor} may remove: none of its {size} "
                     f"running node(s) is {whose}unprotected and has an EC2 instance id"
                 )
         Node.objects.filter(pk__in=[n.pk for n in chosen]).update(state=NodeState.DRAINING, updated=timezone.now())
@@ -267,3 +278,59 @@ def mark_terminated(nodes: Sequence[Node]) -> None:
     for node in nodes:
         node.state = NodeState.TERMINATED
         node.collection_enabled = False
+
+
+# ---------------------------------------------------------------------------
+# Node records the kinds read or hand back
+# ---------------------------------------------------------------------------
+
+
+def nodes_by_ids(ids: Iterable[int]) -> list[Node]:
+    """Nodes by primary key, in key order (missing ids are left out)."""
+    ids = [i for i in ids if isinstance(i, int)]
+    return list(Node.objects.filter(pk__in=ids).order_by("pk")) if ids else []
+
+
+def nodes_by_instance(instance_ids: Iterable[str]) -> dict[str, Node]:
+    """The Nodes recording these EC2 instances, by instance id."""
+    return {n.ec2_instance_id: n for n in Node.objects.filter(ec2_instance_id__in=list(instance_ids))}
+
+
+def node_id_by_name(cluster: Cluster, name: str) -> int | None:
+    return Node.objects.filter(cluster=cluster, name=name).values_list("pk", flat=True).first()
+
+
+def running_nodes(cluster: Cluster, names: Sequence[str] = ()) -> list[Node]:
+    """The cluster's running nodes by name (all of them when ``names`` is
+    empty), or ActionError naming the nodes missing or not running."""
+    if not names:
+        nodes = list(cluster.nodes.filter(state=NodeState.RUNNING).select_related("cluster").order_by("name"))
+        if not nodes:
+            raise ActionError(f"cluster {cluster.name} has no running node to run on")
+        return nodes
+    found = {n.name: n for n in cluster.nodes.filter(name__in=names).select_related("cluster")}
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise ActionError(f"nodes not in cluster {cluster.name}: {', '.join(missing)}")
+    not_running = [name for name in names if found[name].state != NodeState.RUNNING]
+    if not_running:
+        states = ", ".join(f"{n} ({found[n].state})" for n in not_running)
+        raise ActionError(f"nodes not running: {states}")
+    return [found[name] for name in names]
+
+
+def claimed_nodes(ids: Iterable[int]) -> list[Node]:
+    """Nodes an earlier attempt claimed for removal and did not finish
+    (draining, or already terminated)."""
+    return list(Node.objects.filter(pk__in=list(ids), state__in=[NodeState.DRAINING, NodeState.TERMINATED]))
+
+
+def not_terminated(nodes: Iterable[Node]) -> list[Node]:
+    return [n for n in nodes if n.state != NodeState.TERMINATED]
+
+
+def return_to_service(nodes: Sequence[Node]) -> None:
+    """Give claimed (draining) nodes back to the running set: their removal
+    stopped before they left the load balancer."""
+    Node.objects.filter(pk__in=[n.pk for n in nodes], state=NodeState.DRAINING).update(
+        state=NodeState.RUNNING, updated=timezone.now())
