@@ -38,7 +38,10 @@ static-deps: node_modules/.installed
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/pyscaler_$$$$
 MARIADB_TEST_URL ?= mysql://root@127.0.0.1:3306/pyscaler_$$$$
 
+# lint-imports checks the import contracts of .importlinter (which part may
+# import which) before any test runs.
 test: system-deps venv static-deps
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -m dbbackends $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	DATABASE_URL=$(MARIADB_TEST_URL) $(VENV)/bin/pytest -m dbbackends $(PYTEST_ARGS) || [ $$? -eq 5 ]

@@ -252,6 +252,7 @@ CELERY_TASK_ROUTES = {
     "apps.control.tasks.evaluate_task": {"queue": "control"},
     "apps.control.tasks.reap_stale_steps_task": {"queue": "control"},
     "apps.control.tasks.run_step_task": {"queue": "actions"},
+    "pyscaler.actions.run_step": {"queue": "actions"},  # legacy name, see apps/control/tasks.py
     "pyscaler.celery.ping": {"queue": "control"},
 }
 # Late acks + reject on worker loss: a task whose worker dies is redelivered,

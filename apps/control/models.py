@@ -2,6 +2,7 @@
 action chains work on."""
 from __future__ import annotations
 
+from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -233,9 +234,10 @@ class Trigger(models.Model):
         return f"{self.cluster}/{self.name}"
 
     def ordered_actions(self):
-        """The trigger's actions in chain order."""
-        from apps.actions.models import Action
-
+        """The trigger's actions in chain order. (The model is looked up by
+        name: an import would make every importer of control's models, such
+        as collection, depend on apps.actions.)"""
+        Action = django_apps.get_model("actions", "Action")  # noqa: N806
         return Action.objects.filter(trigger_links__trigger=self).order_by("trigger_links__position")
 
 

@@ -32,7 +32,31 @@ class StepTask(Task):
     ignore_result=True,
 )
 def run_step_task(self, step_id: int) -> None:
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    _run_step(self, step_id)
+
+
+#: The step task's name before task names became module paths. A step message
+#: published by that release may still wait in the actions queue when workers
+#: are upgraded; dropped as unregistered, it would leave its execution pending
+#: for ever and block the cluster's automatic scaling. Remove in the release
+#: after next.
+LEGACY_RUN_STEP_TASK = "pyscaler.actions.run_step"
+
+
+@shared_task(
+    name=LEGACY_RUN_STEP_TASK,
+    base=StepTask,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def legacy_run_step_task(self, step_id: int) -> None:
+    _run_step(self, step_id)
+
+
+def _run_step(task: Task, step_id: int) -> None:
+    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
     next_step_id = chain.run_step(step_id, redelivered=redelivered)
     if next_step_id is not None:
         chain.publish_or_fail(next_step_id)

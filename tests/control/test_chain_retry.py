@@ -20,7 +20,7 @@ from apps.control import chain
 from apps.control.retries import RetryPolicy
 from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.executions import fire_action
-from tests.chainkit import make_action, make_cluster
+from tests.factories import make_action, make_cluster
 
 
 class Flaky(ActionKind):

@@ -176,3 +176,23 @@ def test_a_retryable_failure_is_retried_on_the_worker_and_the_step_succeeds(worl
     assert step.attempts == 2
     assert "try 1 failed (retryable)" in step.output and "451" in step.output
     assert [m.subject for m in smtp_server.wait_for(1)] == ["retried"]
+
+
+def test_a_step_message_under_the_old_task_name_still_runs_after_an_upgrade(world, start_worker, smtp_server):
+    """A step published by the release before task names became module paths
+    (``pyscaler.actions.run_step``) and still queued when workers are
+    upgraded runs instead of being dropped as unregistered."""
+    from apps.control.models import ExecutionStep
+    from apps.control.tasks import LEGACY_RUN_STEP_TASK
+    from pyscaler.celery import app
+
+    smtp_server.clear()
+    mail = make_action(world["cluster"], K.EMAIL, {"to": ["ops@example.com"], "subject": "legacy"}, name="mail")
+    start_worker(EMAIL_URL=smtp_server.email_url)
+    execution = fire_action(mail, cluster=world["cluster"], enqueue=False)
+    step = ExecutionStep.objects.get(execution=execution)
+    app.send_task(LEGACY_RUN_STEP_TASK, args=[step.pk], queue="actions")
+
+    execution = finished(execution, 60)
+    assert execution.status == ExecutionStatus.SUCCEEDED, execution.steps.get().error
+    assert [m.subject for m in smtp_server.messages] == ["legacy"]

@@ -19,10 +19,10 @@ from apps.actions.contract import (
 )
 from apps.actions.registry import register, unregister
 from apps.control.choices import ExecutionStatus, StepStatus
-from apps.control.console import firing
+from apps.web import firing
 from apps.control.executions import check_may_fire, fire_trigger, permissions_to_fire, scaling_kinds
 from apps.control.models import Execution
-from tests.chainkit import make_action, make_cluster, make_trigger
+from tests.factories import make_action, make_cluster, make_trigger
 
 pytestmark = pytest.mark.django_db
 

@@ -17,13 +17,19 @@ def _our_tasks():
             if name.startswith("apps.") or name.startswith("pyscaler.celery.")}
 
 
+def _legacy_tasks():
+    return {apps.control.tasks.LEGACY_RUN_STEP_TASK: apps.control.tasks.legacy_run_step_task}
+
+
 def test_each_task_is_named_after_its_module_and_routed_explicitly():
     tasks = _our_tasks()
     assert len(tasks) >= 6
     for name, task in tasks.items():
         assert name == f"{task.run.__module__}.{task.run.__name__}"
         assert settings.CELERY_TASK_ROUTES[name]["queue"] in QUEUES, name
-    assert set(settings.CELERY_TASK_ROUTES) == set(tasks)
+    assert set(settings.CELERY_TASK_ROUTES) == set(tasks) | set(_legacy_tasks())
+    for name, task in _legacy_tasks().items():
+        assert app.tasks[name].name == task.name and settings.CELERY_TASK_ROUTES[name]["queue"] == "actions"
 
 
 def test_queues_keep_their_work_apart():
