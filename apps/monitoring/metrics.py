@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from apps.monitoring import series as series_svc
+from apps.monitoring import sources
 
 COUNTER_LABELS = ["cluster", "node", "counter", "kind", "jvm"]
 
@@ -66,11 +67,11 @@ class PyScalerCollector:
         for node in Node.objects.exclude(state=NodeState.TERMINATED).select_related("cluster"):
             nodes_by_cluster[node.cluster_id].append(node)
         wanted = []
-        for kind in series_svc.COUNTER_KINDS.values():
+        for kind in sources.all():
             for counter in kind.counters():
                 cluster_id = kind.cluster_id(counter)
-                jvm = counter.jvm.name if kind.name == "jmx" else ""
-                cluster = counter.cluster if kind.name == "ssh" else counter.jvm.cluster
+                jvm = kind.endpoint_name(counter) or ""
+                cluster = kind.cluster(counter)
                 threshold.add_metric([cluster.name, counter.name, kind.name, jvm], counter.threshold)
                 for node in nodes_by_cluster.get(cluster_id, []):
                     labels = [cluster.name, node.name, counter.name, kind.name, jvm]

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from apps.control.choices import ExecutionStatus, NodeState, StepStatus
 from apps.control.models import Execution, ExecutionStep
+from apps.monitoring import sources
 
 from .status import ClusterStatus, TriggerRow
 
@@ -39,7 +40,7 @@ class LatestValueSerializer(serializers.Serializer):
 
 
 class CounterStatusSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["ssh", "jmx"])
+    kind = serializers.ChoiceField(choices=sources.kinds())
     id = serializers.IntegerField()
     name = serializers.CharField()
     jvm = serializers.CharField(allow_null=True)
@@ -127,7 +128,7 @@ def cluster_payload(status: ClusterStatus) -> dict:
         ],
         "counters": [
             {"kind": row.kind.name, "id": row.counter.pk, "name": row.counter.name,
-             "jvm": row.counter.jvm.name if row.kind.name == "jmx" else None, "unit": row.counter.unit,
+             "jvm": row.kind.endpoint_name(row.counter), "unit": row.counter.unit,
              "threshold": row.counter.threshold, "comparison": row.counter.comparison,
              "interval_s": row.counter.interval_s, "enabled": row.counter.enabled,
              "latest": [{"node_id": node_id, **vars(cell)} for node_id, cell in row.latest.items()]}

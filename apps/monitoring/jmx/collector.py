@@ -15,7 +15,7 @@ from typing import Any
 
 import jpype
 
-from apps.monitoring.samples import CollectionError, Sample, SeriesRef, floor_stamp
+from apps.monitoring.samples import CollectionError, NotANumber, Sample, SeriesRef, floor_stamp
 from pyscaler.secretrefs import SecretUnavailable
 
 from . import connector as jmx
@@ -30,10 +30,6 @@ def _java_types() -> tuple[Any, Any, Any]:
         jpype.JClass("java.lang.Number"),
         jpype.JClass("javax.management.openmbean.CompositeData"),
     )
-
-
-class NotANumber(ValueError):
-    """The attribute's value cannot be a sample; the message says why."""
 
 
 def to_float(value: Any, composite_key: str = "") -> float:
