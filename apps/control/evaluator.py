@@ -3,8 +3,8 @@
 One call of :func:`evaluate` handles every enabled trigger:
 
 1. load the triggers with their enabled counters and the clusters' running
-   nodes with collection enabled (four queries, whatever the number of
-   triggers);
+   nodes with collection enabled (one query, one per counter source and one
+   for the nodes, whatever the number of triggers: trigger_series.py);
 2. read every state key and the newest ``PREFETCH_STAMPS`` sample keys of
    every series in one batched ``get_many``. A series whose state is lost or
    older than that window (first run, memcached restart, evaluator stopped

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
 
 from apps.monitoring import sources
 
@@ -74,11 +73,13 @@ class SeriesRef:
         if (source.endpoint_attr is not None) != (self.jvm_id is not None):
             raise ValueError(f"a {source.label} series needs a {source.endpoint_attr} id" if source.endpoint_attr
                              else f"a {source.label} series has no jvm_id")
+        # Every series is made to be read or written: its key is needed anyway.
+        object.__setattr__(self, "_count_key", source.count_key(self.node_id, self.counter_id, self.jvm_id))
 
-    @cached_property
+    @property
     def count_key(self) -> str:
         """The key of the breach count (the seed's key without the stamp)."""
-        return sources.get(self.kind).count_key(self.node_id, self.counter_id, self.jvm_id)
+        return self._count_key
 
     def sample_key(self, stamp: datetime) -> str:
         return f"{self.count_key}.{format_stamp(stamp)}"

@@ -13,6 +13,15 @@ Keys are the seed's (004): ``<prefix>.<nodeId>.<counterId>.<stamp>``, with the
 counter's endpoint between node and counter for a source that has endpoints
 (JMX: ``<prefix>.<nodeId>.<jvmId>.<counterId>.<stamp>``); the same key without
 the stamp holds the breach count.
+
+Triggers reach a source's counters through a many-to-many relation the
+source names (``trigger_accessor``). SSH's and JMX's are fields of
+``control.Trigger`` (their tables and data predate the registry); a new
+source declares the relation on its own counter model (``triggers =
+ManyToManyField("control.Trigger", related_name=...)``). So adding a source
+changes no control model or migration, and a trigger's counters stay real
+foreign keys (deleting a counter deletes its links) rather than (kind, id)
+pairs that nothing checks.
 """
 from __future__ import annotations
 
