@@ -259,7 +259,8 @@ class Evaluator:
         this process's memory when memcached cannot be read."""
         first_keys = set(run.state_keys)
         for plan in run.plans:
-            first_keys.update(sample_keys(plan, run.grid.recent(plan.counter.interval_s, PREFETCH_STAMPS), run.grid))
+            newest = run.grid.recent(plan.counter.interval_s, PREFETCH_STAMPS)
+            first_keys.update(sample_keys(plan, newest, run.grid))
         values = self._read(list(first_keys), run.report)
         run.store_up = values is not None
         if values is None:
@@ -319,7 +320,8 @@ class Evaluator:
                 mark = breach.fired_mark(run.now)
                 for plan in run.plans:
                     if plan.trigger.pk == trigger_id:
-                        run.new_states[plan.key][trigger_id] = run.new_states[plan.key][trigger_id].reset(mark)
+                        states = run.new_states[plan.key]
+                        states[trigger_id] = states[trigger_id].reset(mark)
 
     def _write_states(self, run: _Run) -> None:
         """5. Write the states that changed; remember them all."""

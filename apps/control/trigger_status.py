@@ -73,8 +73,9 @@ def trigger_status(trigger: Trigger, store: Store | None = None, now: datetime |
 def trigger_statuses(trigger_ids: Sequence[int] | None = None, store: Store | None = None,
                      now: datetime | None = None) -> dict[int, TriggerStatus]:
     """``trigger_status`` of several triggers (all when ``trigger_ids`` is None)
-    with a few queries (one, plus one per counter source, plus the nodes) and one get_many in all: what an overview page or the
-    /metrics collector should call rather than one status per trigger.
+    with a few queries (one, plus one per counter source, plus the nodes) and
+    one get_many in all: what an overview page or the /metrics collector
+    should call rather than one status per trigger.
 
     Raises nothing when memcached is unreachable: each status then has
     ``store_error`` set and unknown (None) counts."""

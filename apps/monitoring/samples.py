@@ -71,8 +71,8 @@ class SeriesRef:
         except sources.UnknownSource as exc:
             raise ValueError(str(exc)) from None
         if (source.endpoint_attr is not None) != (self.jvm_id is not None):
-            raise ValueError(f"a {source.label} series needs a {source.endpoint_attr} id" if source.endpoint_attr
-                             else f"a {source.label} series has no jvm_id")
+            raise ValueError(f"a {source.label} series needs a {source.endpoint_attr} id"
+                             if source.endpoint_attr else f"a {source.label} series has no jvm_id")
         # Every series is made to be read or written: its key is needed anyway.
         object.__setattr__(self, "_count_key", source.count_key(self.node_id, self.counter_id, self.jvm_id))
 
@@ -123,5 +123,8 @@ class CollectionError:
         if len(self.output) > self.MAX_OUTPUT:
             object.__setattr__(self, "output", self.output[: self.MAX_OUTPUT] + "…[truncated]")
         if self.kind is None:
-            kind = self.series.kind if self.series is not None else sources.fallback_kind(self.jvm_id is not None)
+            if self.series is not None:
+                kind = self.series.kind
+            else:
+                kind = sources.fallback_kind(self.jvm_id is not None)
             object.__setattr__(self, "kind", kind)

@@ -198,7 +198,8 @@ def register(source: CounterSource) -> CounterSource:
     same class again replaces it; another class under a taken kind is a bug."""
     kind = source.kind
     if not kind or len(kind) > MAX_KIND_LENGTH or not kind.isidentifier():
-        raise ValueError(f"counter source kind {kind!r}: a name of at most {MAX_KIND_LENGTH} letters/digits/_")
+        raise ValueError(f"counter source kind {kind!r}: a name of at most {MAX_KIND_LENGTH} "
+                         f"letters, digits or _")
     known = _registry.get(kind)
     if known is not None and type(known) is not type(source):
         raise ValueError(f"counter source kind {kind!r} is already {known!r}")

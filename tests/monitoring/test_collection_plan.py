@@ -41,7 +41,8 @@ def config():
 
 def test_each_batch_carries_only_its_own_rows(config, django_assert_num_queries) -> None:
     c = config
-    batches = [[NodeWork(c["n1"].id, {"ssh": [c["load"].id], "jmx": [c["heap"].id]}), NodeWork(c["n2"].id, {"ssh": [c["load"].id]})],
+    batches = [[NodeWork(c["n1"].id, {"ssh": [c["load"].id], "jmx": [c["heap"].id]}),
+                NodeWork(c["n2"].id, {"ssh": [c["load"].id]})],
                [NodeWork(c["n3"].id, {"ssh": [c["disk"].id]})]]
     with django_assert_num_queries(5):  # one query per model, for all batches of the tick
         web, db = make_messages(batches)
@@ -62,14 +63,16 @@ def test_the_worker_rebuilds_the_rows_without_a_query(config, django_assert_num_
     plan = json.loads(json.dumps(plan))
     with django_assert_num_queries(0):
         jobs = restore(plan)
-        (n1, ssh1, jmx1), (n3, ssh3, jmx3) = [(j.node, j.counters["ssh"], j.counters["jmx"]) for j in jobs]
+        (n1, ssh1, jmx1), (n3, ssh3, jmx3) = [(j.node, j.counters["ssh"], j.counters["jmx"])
+                                              for j in jobs]
         assert (str(target_for(n1)), target_for(n1).key_path) == ("ops@127.0.0.2:22", "/keys/web")
         assert (target_for(n3).password_ref, target_for(n3).key_path) == ("env:DB_PW", "/keys/n3")
         assert [(s.id, s.command, s.interval_s) for s in ssh1] == [(c["load"].id, c["load"].command, 10)]
         [heap] = jmx1
         jvm = heap.jvm
         assert (jvm.id, jvm.jmx_port, jvm.username, jvm.password_ref) == (c["jvm"].id, 9010, "monitor", "env:JMX_PW")
-        assert (heap.mbean, heap.attribute, heap.composite_key) == ("java.lang:type=Memory", "HeapMemoryUsage", "used")
+        assert (heap.mbean, heap.attribute, heap.composite_key) == (
+            "java.lang:type=Memory", "HeapMemoryUsage", "used")
         assert [s.command for s in ssh3] == [c["disk"].command] and jmx3 == []
     # A field the plan does not carry is deferred: read from the database, not defaulted.
     Node.objects.filter(id=c["n1"].id).update(collection_enabled=False)
@@ -83,7 +86,8 @@ def test_nodes_and_counters_deleted_since_planning_drop_out(config) -> None:
                                      interval_s=10)
     gone_id = gone.id
     gone.delete()
-    [plan] = make_messages([[NodeWork(c["n1"].id, {"ssh": [c["load"].id, gone_id]}), NodeWork(99999, {"ssh": [c["load"].id]})]])
+    [plan] = make_messages([[NodeWork(c["n1"].id, {"ssh": [c["load"].id, gone_id]}),
+                             NodeWork(99999, {"ssh": [c["load"].id]})]])
     assert [(n["id"], n["ssh"]) for n in plan["nodes"]] == [(c["n1"].id, [c["load"].id])]
 
 
@@ -115,7 +119,8 @@ def test_the_task_still_takes_the_ids_an_older_dispatcher_sent(config, settings,
                                            threshold=100, interval_s=10)
         at = datetime.now(timezone.utc).isoformat()
         # The message layout of that older dispatcher, as it was queued.
-        old = tasks.collect_task([{"node_id": node.id, "ssh_counter_ids": [answer.id], "jmx_counter_ids": []}], at)
+        legacy = {"node_id": node.id, "ssh_counter_ids": [answer.id], "jmx_counter_ids": []}
+        old = tasks.collect_task([legacy], at)
         [plan] = make_messages([[NodeWork(node.id, {"ssh": [answer.id], "jmx": []})]])
         new = tasks.collect_task(plan, at)
         assert old == new == {"samples": 1, "errors": 0, "stored": 1}

@@ -92,23 +92,26 @@ def test_dispatched_collected_stored_evaluated_and_served(world, store, operator
     # Collected and stored under the source's own keys.
     report = collection.collect_message(message, datetime.fromisoformat(at))
     assert report.as_dict() == {"samples": 2, "errors": 0, "stored": 2}
-    assert store.get_many([_key(n, counter, stamp) for n in nodes]) == {_key(n, counter, stamp): "7.5" for n in nodes}
+    keys = [_key(n, counter, stamp) for n in nodes]
+    assert store.get_many(keys) == {key: "7.5" for key in keys}
     health = get_health([n.pk for n in nodes])
     assert all(health[n.pk].endpoints[("constant", None)].ok for n in nodes)
 
     # Evaluated: 7.5 >= 5 at the first sample (timing 0) fires the trigger
     # (once the stamp before it has settled: its absence is then final).
     result = Evaluator(store=store).run(stamp + timedelta(seconds=DEFAULT_GRACE_S + 1))
-    assert [f.trigger_id for f in result.fired] == [trigger.pk], str(result.as_dict())
+    assert [f.trigger_id for f in result.fired] == [trigger.pk]
     [execution] = Execution.objects.filter(trigger=trigger)
     [breach] = [b for b in execution.reasons["breaches"] if b["node_id"] == nodes[0].pk]
-    assert (breach["kind"], breach["counter_id"], breach["values"][-1]["value"]) == ("constant", counter.pk, 7.5)
+    last_value = breach["values"][-1]["value"]
+    assert (breach["kind"], breach["counter_id"], last_value) == ("constant", counter.pk, 7.5)
     # The firing reset both nodes' breach counts, stored under the count keys.
     states = store.get_many([_key(n, counter) for n in nodes])
     assert set(states) == {_key(n, counter) for n in nodes}
 
     # Served: the series API and the graph and cluster pages.
-    body = operator_client.get("/api/v1/series", {"kind": "constant", "counter": counter.pk, "range": "15m"}).json()
+    query = {"kind": "constant", "counter": counter.pk, "range": "15m"}
+    body = operator_client.get("/api/v1/series", query).json()
     assert body["counter"] == {"id": counter.pk, "kind": "constant", "name": "answer", "cluster": "const",
                                "jvm": None, "unit": "u", "threshold": 5.0, "comparison": ">=",
                                "interval_s": INTERVAL}
@@ -126,7 +129,8 @@ def source_table() -> str:
 
 
 @pytest.mark.slow
-def test_a_real_worker_collects_the_dispatched_source(celery_worker, world, memcached_clean, settings) -> None:
+def test_a_real_worker_collects_the_dispatched_source(celery_worker, world, memcached_clean,
+                                                      settings) -> None:
     """The dispatcher's tasks go through the broker to the session's worker
     process, which knows the source from its own registration."""
     settings.MEMCACHED_SERVERS = memcached_clean  # the worker's memcached pair

@@ -125,7 +125,8 @@ def restore(message: dict) -> list[NodeJob]:
         for row in message["nodes"]:
             [node] = instances(Node, NODE_FIELDS, [row]).values()
             node.cluster = clusters[node.cluster_id]
-            jobs.append(NodeJob(node, {kind: [by_id[c] for c in row.get(kind, ())] for kind, by_id in counters.items()}))
+            due = {kind: [by_id[c] for c in row.get(kind, ())] for kind, by_id in counters.items()}
+            jobs.append(NodeJob(node, due))
         return jobs
     except (KeyError, TypeError, ValueError) as exc:
         raise MessageError(f"malformed collect message: {exc!r}") from exc

@@ -39,8 +39,9 @@ class NodeWork:
     def from_legacy(cls, item: dict) -> NodeWork:
         """The work item of a message queued by a dispatcher from before
         collect messages (node and counter ids only)."""
-        return cls(item["node_id"], {name.removesuffix(_LEGACY_SUFFIX): list(ids) for name, ids in item.items()
-                                     if name.endswith(_LEGACY_SUFFIX)})
+        counters = {name.removesuffix(_LEGACY_SUFFIX): list(ids) for name, ids in item.items()
+                    if name.endswith(_LEGACY_SUFFIX)}
+        return cls(item["node_id"], counters)
 
 
 def claim_due_intervals(now: datetime, intervals: set[int], store) -> set[int]:
@@ -77,7 +78,8 @@ def due_work(due_intervals: set[int]) -> list[NodeWork]:
     for node_id, cluster_id in Node.objects.filter(
         cluster_id__in=clusters, collection_enabled=True, state=NodeState.RUNNING
     ).values_list("id", "cluster_id").order_by("id"):
-        item = NodeWork(node_id, {kind: list(by_cluster.get(cluster_id, ())) for kind, by_cluster in due.items()})
+        item = NodeWork(node_id, {
+            kind: list(by_cluster.get(cluster_id, ())) for kind, by_cluster in due.items()})
         if not item.empty:
             work.append(item)
     return work

@@ -79,7 +79,8 @@ def _group_by_mbean(counters: Iterable[Any]) -> dict[str, list[Any]]:
     return groups
 
 
-def collect_jvm(node: Any, jvm: Any, counters: Sequence[Any], now: datetime) -> list[Sample | CollectionError]:
+def collect_jvm(node: Any, jvm: Any, counters: Sequence[Any],
+                now: datetime) -> list[Sample | CollectionError]:
     """One sample or one error for each of ``counters`` (all of ``jvm``), read
     from ``jvm`` on ``node``. Takes at most JMX_CONNECT_TIMEOUT_S plus twice
     JMX_READ_TIMEOUT_S, however the JVM fails (down, hung, restarted)."""
@@ -173,12 +174,14 @@ class _JvmRound:
             if counter.attribute not in values:
                 if counter.attribute not in reasons:
                     reasons[counter.attribute] = self.connection.why_unreadable(mbean, counter.attribute)
-                results.append(self.error(counter, f"{mbean} {counter.attribute}: {reasons[counter.attribute]}"))
+                reason = reasons[counter.attribute]
+                results.append(self.error(counter, f"{mbean} {counter.attribute}: {reason}"))
                 continue
             try:
                 value = to_float(values[counter.attribute], counter.composite_key)
             except NotANumber as exc:
-                label = f"{counter.attribute}.{counter.composite_key}" if counter.composite_key else counter.attribute
+                key = f".{counter.composite_key}" if counter.composite_key else ""
+                label = f"{counter.attribute}{key}"
                 results.append(self.error(counter, f"{mbean} {label}: {exc}"))
                 continue
             stamp = self._stamps.get(counter.interval_s)
