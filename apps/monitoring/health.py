@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, router, transaction
 
 from apps.monitoring.samples import CollectionError, Sample, SeriesRef
 
@@ -250,9 +250,12 @@ def _upsert(model, rows: list, fields: list[str]) -> int:
     rows = [r for r in rows if r.node_id in alive]
     if not rows:
         return 0
+    # MySQL/MariaDB upsert on any unique key and refuse to be told which
+    # (the scope's constraint is the only one a new row can hit).
+    features = connections[router.db_for_write(model)].features
+    scope = ["kind", "node", "jvm_id", "counter_id"] if features.supports_update_conflicts_with_target else None
     with transaction.atomic():
-        model.objects.bulk_create(rows, update_conflicts=True,
-                                  unique_fields=["kind", "node", "jvm_id", "counter_id"], update_fields=fields)
+        model.objects.bulk_create(rows, update_conflicts=True, unique_fields=scope, update_fields=fields)
     return len(rows)
 
 

@@ -78,6 +78,7 @@ def test_the_source_is_registered_by_its_app_alone() -> None:
         SeriesRef("constant", 1, 2, jvm_id=3)
 
 
+@pytest.mark.dbbackends  # health rows of a kind longer than SSH's and JMX's, the source's own link table
 @pytest.mark.django_db
 def test_dispatched_collected_stored_evaluated_and_served(world, store, operator_client) -> None:
     cluster, nodes, counter, trigger = world
