@@ -13,6 +13,7 @@ from apps.control.models import Cluster, Node
 from apps.monitoring import collection, tasks
 from apps.monitoring.jmx.models import JVM, JMXCounter
 from apps.monitoring.collection import VERSION, MessageError, NodeWork, make_messages, restore
+from apps.monitoring.collection.message import NODE_FIELDS
 from apps.monitoring.ssh.connection import target_for
 from apps.monitoring.ssh.models import SSHCounter
 
@@ -89,6 +90,25 @@ def test_nodes_and_counters_deleted_since_planning_drop_out(config) -> None:
     [plan] = make_messages([[NodeWork(c["n1"].id, {"ssh": [c["load"].id, gone_id]}),
                              NodeWork(99999, {"ssh": [c["load"].id]})]])
     assert [(n["id"], n["ssh"]) for n in plan["nodes"]] == [(c["n1"].id, [c["load"].id])]
+
+
+def test_the_wire_layout_is_the_one_workers_before_the_registry_read(config) -> None:
+    """Dispatchers and workers of both sides of an upgrade understand each
+    other: the message keeps version 1's keys (a worker of before the registry
+    reads ``ssh_counters``, ``jvms``, ``jmx_counters`` and each node's ``ssh``
+    and ``jmx`` lists), and a message without a source's lists (a dispatcher
+    that does not know that source) restores with no counters of it."""
+    c = config
+    [message] = make_messages([[NodeWork(c["n1"].id, {"ssh": [c["load"].id], "jmx": [c["heap"].id]})]])
+    assert {"version", "clusters", "nodes", "ssh_counters", "jvms", "jmx_counters"} <= set(message)
+    [node] = message["nodes"]
+    assert (node["ssh"], node["jmx"]) == ([c["load"].id], [c["heap"].id])
+    old = {key: message[key] for key in ("version", "clusters", "ssh_counters", "jvms", "jmx_counters")}
+    old["nodes"] = [{k: n[k] for k in (*NODE_FIELDS, "ssh", "jmx")} for n in message["nodes"]]
+    [job] = restore(old)
+    assert [x.id for x in job.counters["ssh"]] == [c["load"].id]
+    assert [x.id for x in job.counters["jmx"]] == [c["heap"].id]
+    assert all(not counters for kind, counters in job.counters.items() if kind not in ("ssh", "jmx"))
 
 
 @pytest.mark.parametrize("plan, message", [
