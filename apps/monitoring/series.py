@@ -11,7 +11,7 @@ the step it used.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -51,6 +51,26 @@ class SeriesQueryError(ValueError):
 # ---------------------------------------------------------------------------
 #: What a series belongs to: a counter source (apps.monitoring.sources).
 CounterKind = sources.CounterSource
+
+
+class _RegisteredKinds(Mapping):
+    """The registered sources by kind, read live (sources register in their
+    AppConfig.ready, after this module may have been imported)."""
+
+    def __getitem__(self, kind: str) -> CounterKind:
+        try:
+            return sources.get(kind)
+        except sources.UnknownSource:
+            raise KeyError(kind) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sources.kinds())
+
+    def __len__(self) -> int:
+        return len(sources.kinds())
+
+
+COUNTER_KINDS: Mapping[str, CounterKind] = _RegisteredKinds()
 
 
 def counter_kind(name: str) -> CounterKind:
