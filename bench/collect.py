@@ -357,9 +357,9 @@ def main() -> int:
     parser.add_argument("--naive-seconds", type=float, default=3.0)
     args = parser.parse_args()
 
-    from pyscaler.localservers.jvm import JmxJvm
-    from pyscaler.localservers.memcached import MemcachedServer
-    from pyscaler.localservers.sshd import SshServer
+    from devservers.jvm import JmxJvm
+    from devservers.memcached import MemcachedServer
+    from devservers.sshd import SshServer
 
     workdir = Path(tempfile.mkdtemp(prefix="pyscaler-bench-"))
     servers, started = [], []

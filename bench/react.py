@@ -141,9 +141,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,1000", help="series counts to measure")
     args = parser.parse_args()
 
-    from pyscaler.localservers.celery_worker import BrokerVhost, CeleryWorker
-    from pyscaler.localservers.memcached import MemcachedServer
-    from pyscaler.localservers.util import REPO_ROOT, stop_process
+    from devservers.celery_worker import BrokerVhost, CeleryWorker
+    from devservers.memcached import MemcachedServer
+    from devservers.util import REPO_ROOT, stop_process
 
     workdir = Path(tempfile.mkdtemp(prefix="pyscaler-react-"))
     memcached = MemcachedServer().start()

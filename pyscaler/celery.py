@@ -10,7 +10,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@app.task(name="pyscaler.ping", ignore_result=False)
+@app.task(ignore_result=False)
 def ping(value: str = "pong") -> dict:
     """Round trip through broker and worker: health checks and tests use it to
     prove a worker really consumes a queue (the reply names the worker host)."""

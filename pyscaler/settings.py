@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "apps.monitoring.jmx",
     "apps.control",
     "apps.actions",
+    "django_filters",
+    "apps.web",
 ]
 
 MIDDLEWARE = [
@@ -196,7 +198,7 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "apps.control.choices.StepStatus",
         "NodeStateEnum": "apps.control.choices.NodeState",
     },
-    # <id:...> path segments (apps/control/console/converters.py): 64-bit ids.
+    # <id:...> path segments (apps/web/converters.py): 64-bit ids.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}},
 }
 # Bearer token Prometheus sends to /metrics. Empty: /metrics answers 404 (off).
@@ -242,10 +244,15 @@ CELERY_TASK_QUEUES = tuple(
     for name in ("collect", "control", "actions")
 )
 CELERY_TASK_DEFAULT_QUEUE = "control"
+# Every task by name (Celery's default: its module path) -> its queue.
+# A task missing here goes to the default queue, "control".
 CELERY_TASK_ROUTES = {
-    "pyscaler.monitoring.*": {"queue": "collect"},
-    "pyscaler.control.*": {"queue": "control"},
-    "pyscaler.actions.*": {"queue": "actions"},
+    "apps.monitoring.tasks.dispatch_collection_task": {"queue": "control"},
+    "apps.monitoring.tasks.collect_task": {"queue": "collect"},
+    "apps.control.tasks.evaluate_task": {"queue": "control"},
+    "apps.control.tasks.reap_stale_steps_task": {"queue": "control"},
+    "apps.control.tasks.run_step_task": {"queue": "actions"},
+    "pyscaler.celery.ping": {"queue": "control"},
 }
 # Late acks + reject on worker loss: a task whose worker dies is redelivered,
 # never lost. Tasks are written to be safe to run twice.
@@ -276,10 +283,11 @@ COLLECT_THREADS = env.int("COLLECT_THREADS", default=16)
 CELERY_BEAT_SCHEDULE = {
     name: {"task": task, "schedule": tick, "options": {"expires": tick * 2}}
     for name, task, tick in (
-        ("dispatch-collection", "pyscaler.control.dispatch_collection", COLLECT_TICK_S),
-        ("evaluate-triggers", "pyscaler.control.evaluate", EVALUATE_TICK_S),
+        ("dispatch-collection", "apps.monitoring.tasks.dispatch_collection_task", COLLECT_TICK_S),
+        ("evaluate-triggers", "apps.control.tasks.evaluate_task", EVALUATE_TICK_S),
         # Steps whose worker died without redelivery (hard time limit) are failed.
-        ("reap-stale-steps", "pyscaler.control.reap_stale_steps", env.float("REAP_TICK_S", default=60.0)),
+        ("reap-stale-steps", "apps.control.tasks.reap_stale_steps_task",
+         env.float("REAP_TICK_S", default=60.0)),
     )
     if tick > 0
 }
@@ -294,6 +302,12 @@ CHAIN_STEP_OUTPUT_MAX_CHARS = env.int("CHAIN_STEP_OUTPUT_MAX_CHARS", default=655
 # limit (the pool process is killed) comes this much later again.
 CHAIN_SOFT_LIMIT_GRACE_S = env.int("CHAIN_SOFT_LIMIT_GRACE_S", default=5)
 CHAIN_HARD_LIMIT_GRACE_S = env.int("CHAIN_HARD_LIMIT_GRACE_S", default=10)
+# A step failing retryably (ActionError(retryable=True)) runs again: at most
+# this many tries in all, pausing BACKOFF_S, then twice as long each time (up
+# to MAX_BACKOFF_S), never past the step's deadline (apps/control/retries.py).
+CHAIN_STEP_RETRY_ATTEMPTS = env.int("CHAIN_STEP_RETRY_ATTEMPTS", default=3)
+CHAIN_STEP_RETRY_BACKOFF_S = env.float("CHAIN_STEP_RETRY_BACKOFF_S", default=1.0)
+CHAIN_STEP_RETRY_MAX_BACKOFF_S = env.float("CHAIN_STEP_RETRY_MAX_BACKOFF_S", default=30.0)
 
 # ---------------------------------------------------------------------------
 # Sample store (memcached) and sample log
@@ -319,6 +333,11 @@ SSH_DEFAULT_USER = env.str("SSH_USER", default=getpass.getuser())
 SSH_DEFAULT_PORT = env.int("SSH_PORT", default=22)
 SSH_KEY_PATH = env.str("SSH_KEY_PATH", default="")
 SSH_PASSWORD = _secret("SSH_PASSWORD")
+# What a secret reference (ssh_password_ref, a JVM's password_ref) may name:
+# environment variables with this prefix, files in this directory
+# (pyscaler/secretrefs.py says why).
+SECRET_REF_ENV_PREFIX = env.str("SECRET_REF_ENV_PREFIX", default="PYSCALER_SECRET_")
+SECRET_REF_DIR = env.str("SECRET_REF_DIR", default="/etc/pyscaler/secrets")
 SSH_KNOWN_HOSTS = env.str("SSH_KNOWN_HOSTS", default=str(Path.home() / ".ssh" / "known_hosts"))
 SSH_HOST_KEY_POLICY = env.str("SSH_HOST_KEY_POLICY", default="reject")
 if SSH_HOST_KEY_POLICY not in ("reject", "tofu"):

@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularJSONAPIView
 
 from pyscaler.health import healthz
 
@@ -12,9 +11,5 @@ admin.site.site_url = "/"  # "View site" leads to the console
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("api/v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
-    path("api/v1/", include("apps.monitoring.api.urls")),
-    path("api/v1/", include("apps.control.console.api_urls")),
-    path("", include("apps.monitoring.urls")),
-    path("", include("apps.control.console.urls")),
+    path("", include("apps.web.urls")),
 ]

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pyscaler.localservers.util import port_open, stop_process, wait_for_port  # noqa: E402
+from devservers.util import port_open, stop_process, wait_for_port  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 VAR = Path(os.environ.get("PYSCALER_VAR_DIR", REPO / "var"))
@@ -55,7 +55,7 @@ def ensure_memcached(env: dict) -> None:
     if port_open(host, int(port)):
         say(f"memcached already answers on {host}:{port}")
         return
-    from pyscaler.localservers.memcached import MemcachedServer
+    from devservers.memcached import MemcachedServer
 
     server = MemcachedServer(port=int(port), host=host).start()
     stoppers.append(server.stop)
@@ -63,7 +63,7 @@ def ensure_memcached(env: dict) -> None:
 
 
 def start_demo_sshd():
-    from pyscaler.localservers.sshd import SshServer
+    from devservers.sshd import SshServer
 
     server = SshServer(VAR / "demo" / "sshd", host="127.0.0.1", port=DEMO_SSH_PORT)
     if port_open("127.0.0.1", DEMO_SSH_PORT):
@@ -77,7 +77,7 @@ def start_demo_sshd():
 
 def start_demo_jvm() -> int | None:
     try:
-        from pyscaler.localservers.jvm import JmxJvm
+        from devservers.jvm import JmxJvm
     except ImportError:
         return None
     if port_open("127.0.0.1", DEMO_JMX_PORT):

@@ -17,3 +17,18 @@ pytest_plugins = [
     "tests.fixtures.celery_worker",
     "tests.fixtures.console",
 ]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``serverdb`` check what only PostgreSQL and MariaDB have
+    (row locks): on SQLite they are deselected, not passed vacuously, so a
+    green result always means the check ran. `make test` runs them in its
+    PostgreSQL and MariaDB passes."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        return
+    kept = [item for item in items if item.get_closest_marker("serverdb") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept

@@ -1,5 +1,7 @@
-"""Shared set-up of the EC2 action tests: clusters launching into the real
-moto server, its load balancers, and what moto says about instances."""
+"""Shared set-up of the EC2 action tests on the real moto server: its default
+subnet and load balancers, instances launched outside PyScaler, what moto says
+about instances, and step contexts. (Clusters and nodes are built by
+tests/factories.py: make_ec2_cluster, node_for, nodes_in_moto.)"""
 from __future__ import annotations
 
 import itertools
@@ -8,11 +10,10 @@ from typing import Any
 
 import boto3
 
-from apps.actions.context import StepContext
+from apps.actions.contract import StepContext
 from apps.actions.ec2 import CLUSTER_TAG, STEP_TAG
-from apps.actions.models import Action
-from apps.control.models import Cluster, Node
-from pyscaler.localservers.moto_server import DEFAULT_AMI_ID, MotoServer
+from apps.control.models import Cluster
+from devservers.moto_server import DEFAULT_AMI_ID, MotoServer
 
 _ids = itertools.count(1)
 REGION = "us-east-1"
@@ -44,31 +45,6 @@ def make_classic_elb(moto: MotoServer, name: str = "web-classic") -> str:
         AvailabilityZones=[f"{REGION}a"],
     )
     return name
-
-
-def make_ec2_cluster(moto: MotoServer, **fields: Any) -> Cluster:
-    _, subnet = default_subnet(moto)
-    defaults: dict[str, Any] = {
-        "name": f"ec2-{next(_ids)}",
-        "ec2_ami": DEFAULT_AMI_ID,
-        "ec2_instance_type": "t3.micro",
-        "ec2_subnet_id": subnet,
-        "min_size": 0,
-        "max_size": 5,
-        "max_step_size": 1,
-    }
-    defaults.update(fields)
-    cluster = Cluster(**defaults)
-    cluster.full_clean()
-    cluster.save()
-    return cluster
-
-
-def make_action(cluster: Cluster, kind: str, **params: Any) -> Action:
-    action = Action(cluster=cluster, name=f"{kind}-{next(_ids)}", kind=kind, params=params, timeout_s=120)
-    action.full_clean()
-    action.save()
-    return action
 
 
 def context(cluster: Cluster, step_id: str | None = None, **fields: Any) -> StepContext:
@@ -113,9 +89,3 @@ def launch_foreign(moto: MotoServer, count: int = 1) -> list[str]:
     made = aws(moto, "ec2").run_instances(ImageId=DEFAULT_AMI_ID, InstanceType="t3.micro",
                                           MinCount=count, MaxCount=count)
     return [i["InstanceId"] for i in made["Instances"]]
-
-
-def node_for(cluster: Cluster, instance_id: str, **fields: Any) -> Node:
-    """A Node row for an existing instance (an operator's, or PyScaler's)."""
-    return Node.objects.create(cluster=cluster, name=instance_id, address="127.0.0.1",
-                               ec2_instance_id=instance_id, **fields)

@@ -1,47 +1,18 @@
-"""Shared set-up of the evaluator tests: configuration rows, samples written
-to the real memcached under the real keys, and a clock on the stamp grid."""
+"""Shared set-up of the evaluator tests: samples written to the real memcached
+under the real keys, and a clock on the stamp grid. (Clusters, counters and
+triggers are built by tests/factories.py.)"""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 from apps.control.breach import DEFAULT_GRACE_S
 from apps.control.evaluator import Evaluator
-from apps.control.models import Cluster, Execution, Node, Trigger
-from apps.monitoring.jmx.models import JVM, JMXCounter
+from apps.control.models import Execution, Node, Trigger
+from apps.monitoring.jmx.models import JMXCounter
 from apps.monitoring.samples import Sample, SeriesRef
-from apps.monitoring.ssh.models import SSHCounter
 
 # On every interval's grid (a whole hour).
 T0 = datetime(2030, 1, 7, 12, 0, 0, tzinfo=timezone.utc)
-
-
-def make_cluster(name: str = "web", nodes: int = 2) -> tuple[Cluster, list[Node]]:
-    cluster = Cluster.objects.create(name=name, max_size=20)
-    made = [Node.objects.create(cluster=cluster, name=f"{name}-{i}", address=f"127.0.0.{i}")
-            for i in range(1, nodes + 1)]
-    return cluster, made
-
-
-def ssh_counter(cluster: Cluster, name: str = "load1", *, threshold: float = 1.0, comparison: str = ">=",
-                interval_s: int = 60) -> SSHCounter:
-    return SSHCounter.objects.create(cluster=cluster, name=name, command="cut -d' ' -f1 /proc/loadavg",
-                                     threshold=threshold, comparison=comparison, interval_s=interval_s)
-
-
-def jmx_counter(cluster: Cluster, name: str = "heap", *, threshold: float = 1.0, interval_s: int = 60) -> JMXCounter:
-    jvm, _ = JVM.objects.get_or_create(cluster=cluster, name="app", defaults={"jmx_port": 9010})
-    return JMXCounter.objects.create(jvm=jvm, name=name, mbean="java.lang:type=Memory",
-                                     attribute="HeapMemoryUsage", composite_key="used",
-                                     threshold=threshold, interval_s=interval_s)
-
-
-def make_trigger(cluster: Cluster, counters, name: str = "scale-out", **fields) -> Trigger:
-    fields.setdefault("timing_minutes", 0)
-    fields.setdefault("cooldown_s", 300)
-    trigger = Trigger.objects.create(cluster=cluster, name=name, **fields)
-    for counter in counters:
-        (trigger.jmx_counters if isinstance(counter, JMXCounter) else trigger.ssh_counters).add(counter)
-    return trigger
 
 
 def series(node: Node, counter) -> SeriesRef:

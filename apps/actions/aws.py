@@ -26,7 +26,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 from django.conf import settings
 
-from .kinds.base import ActionError
+from .contract import ActionError
 
 #: Error codes after which the same request may succeed later: throttling and
 #: transient server-side errors (botocore's standard retry mode treats the same

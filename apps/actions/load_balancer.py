@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from . import aws
-from .kinds.base import ActionError
+from .contract import ActionError
 
 
 class LoadBalancer(Protocol):
@@ -30,11 +30,23 @@ class TargetGroup:
         with aws.aws_errors(f"registering {', '.join(instance_ids)} with {self.label}"):
             self.client.register_targets(TargetGroupArn=self.arn, Targets=[{"Id": i} for i in instance_ids])
 
+    def registered(self) -> set[str]:
+        with aws.aws_errors(f"listing the targets of {self.label}"):
+            described = self.client.describe_target_health(TargetGroupArn=self.arn)
+        return {d["Target"]["Id"] for d in described["TargetHealthDescriptions"]}
+
     def deregister(self, instance_ids: list[str], budget_s: float) -> str:
         """Deregister, then wait (bounded) for the target group's deregistration
-        delay, so in-flight requests finish before the instance goes."""
-        targets = [{"Id": i} for i in instance_ids]
+        delay, so in-flight requests finish before the instance goes.
+
+        Only targets still registered are deregistered: a redelivered step
+        (its worker died after deregistering) must not fail on the target
+        the first delivery already took out (ELBv2 answers InvalidTarget)."""
         doing = f"deregistering {', '.join(instance_ids)} from {self.label}"
+        present = [i for i in instance_ids if i in self.registered()]
+        if not present:
+            return f"not registered with {self.label} (already deregistered)"
+        targets = [{"Id": i} for i in present]
         with aws.aws_errors(doing):
             self.client.deregister_targets(TargetGroupArn=self.arn, Targets=targets)
         try:
@@ -63,11 +75,21 @@ class ClassicElb:
                 LoadBalancerName=self.name, Instances=[{"InstanceId": i} for i in instance_ids]
             )
 
+    def registered(self) -> set[str]:
+        with aws.aws_errors(f"listing the instances of {self.label}"):
+            (described,) = self.client.describe_load_balancers(
+                LoadBalancerNames=[self.name])["LoadBalancerDescriptions"]
+        return {i["InstanceId"] for i in described["Instances"]}
+
     def deregister(self, instance_ids: list[str], budget_s: float) -> str:
-        # A classic ELB drains on its own (connection draining) once the call returns.
-        with aws.aws_errors(f"deregistering {', '.join(instance_ids)} from {self.label}"):
+        # A classic ELB drains on its own (connection draining) once the call
+        # returns. Only instances still registered: see TargetGroup.deregister.
+        present = [i for i in instance_ids if i in self.registered()]
+        if not present:
+            return f"not registered with {self.label} (already deregistered)"
+        with aws.aws_errors(f"deregistering {', '.join(present)} from {self.label}"):
             self.client.deregister_instances_from_load_balancer(
-                LoadBalancerName=self.name, Instances=[{"InstanceId": i} for i in instance_ids]
+                LoadBalancerName=self.name, Instances=[{"InstanceId": i} for i in present]
             )
         return f"deregistered from {self.label}"
 

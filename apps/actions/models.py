@@ -43,6 +43,14 @@ class Action(models.Model):
 
         return get_kind(self.kind)
 
+    @property
+    def fire_label(self) -> str:
+        """The console's button firing this action by hand (its kind's words)."""
+        try:
+            return self.kind_class().fire_label
+        except LookupError:
+            return "Fire…"
+
     def clean(self) -> None:
         if not self.kind or self.kind not in ActionKindChoice.values:
             return  # the field's own choice validation reports it

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 import paramiko
 from django.conf import settings
 
-from .kinds.base import ActionError
+from .contract import ActionError
 from .puppet_command import PuppetDirs, apply_command, sealed, shell_command
 from .ssh_exec import run_bounded
 

@@ -13,7 +13,7 @@ one work directory so a run never reads or changes the machine's Puppet set-up.
 
 The builders return argument lists and run nothing, so the same lines serve
 OSConfiguration on a node (apps/actions/puppet_apply.py) and local runs in
-tests (pyscaler/localservers/puppet.py); `shell_command` turns one into a
+tests (devservers/puppet.py); `shell_command` turns one into a
 string for running on a node over SSH, where the binaries are looked up on the
 node's PATH. This module imports nothing from Django so the test harness can
 use it without settings.

@@ -32,7 +32,7 @@ from apps.monitoring.ssh.connection import target_for
 from apps.monitoring.ssh.errors import SshError
 from pyscaler.secretrefs import SecretUnavailable, resolve_secret_ref
 
-from .kinds.base import ActionError
+from .contract import ActionError
 from .remote_guard import (STOP_GRACE_S, GuardedRemote, end_input, guarded_command, remote_seconds,
                            was_stopped)
 

@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 
+from apps.actions.contract import FIRE_PERMISSION
 from apps.monitoring.jmx.models import JVM
 from apps.monitoring.ssh.models import SSHCounter
 
@@ -158,15 +160,20 @@ class ExecutionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description="Resume the selected failed executions from their failed step",
                   permissions=["fire"])
     def resume_selected(self, request, queryset):
-        from .executions import FiringError, resume
+        from .executions import FiringError, check_may_fire, resume
 
         for execution in queryset:
             try:
+                # As on the console: the steps' kinds say which permissions
+                # running them again takes (node management for deploy/remove).
+                check_may_fire(request.user, [s.action for s in execution.steps.select_related("action")])
                 resume(execution, user=request.user)
+            except PermissionDenied as exc:
+                self.message_user(request, f"execution #{execution.pk}: {exc}", messages.ERROR)
             except FiringError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 self.message_user(request, f"execution #{execution.pk} resumed", messages.SUCCESS)
 
     def has_fire_permission(self, request):
-        return request.user.has_perm("control.fire_trigger")
+        return request.user.has_perm(FIRE_PERMISSION)

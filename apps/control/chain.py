@@ -16,6 +16,9 @@ step is guarded, as healthchecks' sendalerts claims a check:
 * kinds with side effects that must not repeat checkpoint them
   (StepContext.checkpoint, committed at once) before the task acks.
 
+A kind's retryable failure runs the kind again within the same claim,
+a bounded number of times before the step's deadline (apps/control/retries.py).
+
 No database transaction is open while a kind runs: a step may take minutes
 (an EC2 launch, a Puppet run) and must not hold SQLite's write lock.
 """
@@ -30,18 +33,20 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.actions.context import StepContext, StepResult
-from apps.actions.kinds.base import ActionError
-from apps.actions.registry import get_kind
+from apps.actions.contract import ActionError, StepContext, StepResult
+from apps.actions.registry import all_kinds, get_kind
 
-from .choices import ExecutionStatus, NodeState, StepStatus
-from .models import Cluster, Execution, ExecutionStep
+from .choices import ExecutionStatus, StepStatus
+from .models import Execution, ExecutionStep
+from .retries import RetryPolicy
+from .sizing import running_size
 
 logger = logging.getLogger(__name__)
 
@@ -87,24 +92,24 @@ def bound_text(text: str, limit: int | None = None) -> str:
     return f"{text[:head]}\n[... {cut} characters cut ...]\n{text[-tail:]}"
 
 
-def running_size(cluster: Cluster | int) -> int:
-    cluster_id = cluster if isinstance(cluster, int) else cluster.pk
-    return Cluster.objects.get(pk=cluster_id).nodes.filter(state=NodeState.RUNNING).count()
-
-
 # ---------------------------------------------------------------------------
 # Enqueueing
 # ---------------------------------------------------------------------------
 
 
+#: The step task (apps/control/tasks.py), published by name: the tasks
+#: module imports this one, not the other way round.
+RUN_STEP_TASK = "apps.control.tasks.run_step_task"
+
+
 def publish_step(step_id: int) -> None:
     """Send the step's task to the actions queue, with Celery time limits
     derived from the action's timeout so no worker hangs on it."""
-    from .tasks import run_step_task  # tasks import this module
-
     timeout_s = ExecutionStep.objects.values_list("timeout_s", flat=True).get(pk=step_id)
     limits = TimeLimits.for_timeout(timeout_s)
-    run_step_task.apply_async((step_id,), soft_time_limit=limits.soft, time_limit=limits.hard)
+    current_app.signature(RUN_STEP_TASK, args=(step_id,)).apply_async(
+        soft_time_limit=limits.soft, time_limit=limits.hard
+    )
     ExecutionStep.objects.filter(pk=step_id).update(enqueued=timezone.now())
 
 
@@ -145,7 +150,7 @@ def run_step(step_id: int, *, redelivered: bool = False) -> int | None:
     )
     ctx = _context(step, execution, token)
     try:
-        result, error = _invoke(step, ctx)
+        result, error = _invoke(step, ctx, token)
     except StepLost:
         logger.warning("step %s was claimed by a newer attempt; this attempt stops", step_id)
         return None
@@ -253,17 +258,36 @@ def _persist_state(step_id: int, token: str, state: dict[str, Any]) -> None:
         raise StepLost(step_id)
 
 
-def _invoke(step: ExecutionStep, ctx: StepContext) -> tuple[StepResult | None, str]:
-    """Run the kind; return (result, "") or (None, error message)."""
+def _invoke(step: ExecutionStep, ctx: StepContext, token: str) -> tuple[StepResult | None, str]:
+    """Run the kind, again after a retryable failure while the retry policy
+    allows (apps/control/retries.py); return (result, "") or (None, error)."""
     try:
         kind_cls = get_kind(step.kind)
     except LookupError as exc:
         return None, str(exc)
     if kind_cls.needs_target_node and ctx.target_node is None:
-        return None, (
-            f"{kind_cls.label} needs a target node: fire it with a node, or put a DeployEc2Node "
-            "step before it"
-        )
+        return None, _no_target(kind_cls.label)
+    policy = RetryPolicy.from_settings()
+    tries = 1
+    while True:
+        result, error, retryable = _try(kind_cls, step, ctx)
+        if not (error and retryable):
+            return result, error
+        pause = policy.pause(tries, ctx.remaining())
+        if pause is None:
+            ctx.log(f"[try {tries} failed (retryable): {error}; not tried again: {policy.why_not(tries)}]")
+            return None, error
+        ctx.log(f"[try {tries} failed (retryable): {error}; trying again in {pause:g} s]")
+        try:
+            time.sleep(pause)
+        except SoftTimeLimitExceeded:
+            return None, _timed_out(step)
+        _count_try(step, ctx, token)
+        tries += 1
+
+
+def _try(kind_cls, step: ExecutionStep, ctx: StepContext) -> tuple[StepResult | None, str, bool]:
+    """One run of the kind: (result, "", False) or (None, error, retryable)."""
     kind = kind_cls(step.action)
     kind.params = dict(step.params)  # the snapshot taken at firing time
     try:
@@ -271,17 +295,37 @@ def _invoke(step: ExecutionStep, ctx: StepContext) -> tuple[StepResult | None, s
     except StepLost:
         raise
     except ActionError as exc:
-        return None, str(exc) or type(exc).__name__
+        return None, str(exc) or type(exc).__name__, exc.retryable
     except SoftTimeLimitExceeded:
-        return None, f"timed out: still running {step.timeout_s} s after it started (the action's timeout)"
+        return None, _timed_out(step), False
     except Exception as exc:
         logger.exception("step %s (%s) raised", step.pk, step.kind)
-        return None, f"{type(exc).__name__}: {exc}"
+        return None, f"{type(exc).__name__}: {exc}", False
     try:
         json.dumps(result.data)
     except (TypeError, ValueError) as exc:
-        return None, f"{kind_cls.label} returned data that is not JSON: {exc}"
-    return result, ""
+        return None, f"{kind_cls.label} returned data that is not JSON: {exc}", False
+    return result, "", False
+
+
+def _timed_out(step: ExecutionStep) -> str:
+    return f"timed out: still running {step.timeout_s} s after it started (the action's timeout)"
+
+
+def _count_try(step: ExecutionStep, ctx: StepContext, token: str) -> None:
+    """Another try of the same claim: one more attempt on the step's row."""
+    updated = ExecutionStep.objects.filter(pk=step.pk, claim=token, status=StepStatus.RUNNING).update(
+        attempts=F("attempts") + 1
+    )
+    if updated != 1:
+        raise StepLost(step.pk)
+    ctx.attempt += 1
+
+
+def _no_target(label: str) -> str:
+    makers = " or ".join(cls.label for cls in all_kinds().values() if cls.sets_target_node)
+    return f"{label} needs a target node: fire it with a node" + (
+        f", or put a {makers} step before it" if makers else "")
 
 
 def _record(step: ExecutionStep, token: str, ctx: StepContext, result: StepResult | None,

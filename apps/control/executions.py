@@ -9,26 +9,24 @@ never looks for a step that is not there yet.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from apps.actions.choices import ActionKindChoice
+from apps.actions.contract import FIRE_PERMISSION
 from apps.actions.models import Action
-from apps.actions.registry import get_kind
+from apps.actions.registry import get_kind, kinds_that
 
-from . import chain
+from . import chain, sizing
 from .choices import ExecutionStatus, StepStatus
 from .models import Cluster, Execution, ExecutionStep, Node, Trigger
 
 logger = logging.getLogger(__name__)
-
-#: Kinds that change the cluster's size: two automatic chains with these must
-#: not run at once on one cluster (each would decide on a stale size).
-SCALING_KINDS = frozenset({ActionKindChoice.DEPLOY_EC2_NODE, ActionKindChoice.REMOVE_EC2_NODE})
 
 
 class FiringError(ValueError):
@@ -38,6 +36,41 @@ class FiringError(ValueError):
 
 def block_concurrent_scaling() -> bool:
     return bool(getattr(settings, "CHAIN_BLOCK_CONCURRENT_SCALING", True))
+
+
+# ---------------------------------------------------------------------------
+# What the kinds of a chain say about it (apps/actions/contract.py)
+# ---------------------------------------------------------------------------
+
+
+def scaling_kinds() -> frozenset[str]:
+    """Kinds that change the cluster's size: two automatic chains with these
+    must not run at once on one cluster (each would decide on a stale size)."""
+    return kinds_that("changes_cluster_size")
+
+
+def changes_cluster_size(actions: Iterable[Action]) -> bool:
+    kinds = scaling_kinds()
+    return any(a.kind in kinds for a in actions)
+
+
+def permissions_to_fire(actions: Iterable[Action]) -> tuple[str, ...]:
+    """Every permission the actions' kinds ask of a person firing (or
+    resuming) them by hand, the firing permission first."""
+    needed = [FIRE_PERMISSION]
+    for action in actions:
+        try:
+            perms = get_kind(action.kind).fire_permissions
+        except LookupError:
+            continue
+        needed += [p for p in perms if p not in needed]
+    return tuple(needed)
+
+
+def check_may_fire(user, actions: Iterable[Action]) -> None:
+    missing = [p for p in permissions_to_fire(actions) if not user.has_perm(p)]
+    if missing:
+        raise PermissionDenied(f"you need the permission(s) {', '.join(missing)}")
 
 
 def fire_trigger(
@@ -65,10 +98,9 @@ def fire_trigger(
         fired_by = _user_label(fired_by_user) if fired_by_user is not None else f"trigger {trigger.name}"
     if target_node is None:
         target_node = _node_from_reasons(trigger.cluster, reasons)
-    return _create(
+    return _create(FiringRequest(
         cluster=trigger.cluster,
         trigger=trigger,
-        action=None,
         actions=list(trigger.ordered_actions()),
         reasons=reasons,
         automatic=automatic,
@@ -77,7 +109,7 @@ def fire_trigger(
         target_node=target_node,
         dry_run=dry_run or trigger.dry_run,
         enqueue=enqueue,
-    )
+    ))
 
 
 def fire_action(
@@ -95,19 +127,16 @@ def fire_action(
         raise FiringError(f"action {action.name!r} belongs to cluster {action.cluster}, not to {cluster}")
     if not fired_by:
         fired_by = _user_label(fired_by_user) if fired_by_user is not None else "unknown"
-    return _create(
+    return _create(FiringRequest(
         cluster=cluster,
-        trigger=None,
         action=action,
         actions=[action],
         reasons=dict(reasons or {}),
-        automatic=False,
         fired_by_user=fired_by_user,
         fired_by=fired_by,
         target_node=target_node,
-        dry_run=False,
         enqueue=enqueue,
-    )
+    ))
 
 
 def resume(execution: Execution, user=None, *, fired_by: str = "") -> Execution:
@@ -164,35 +193,43 @@ def cancel(execution: Execution, user=None, *, fired_by: str = "") -> Execution:
         _append_log(execution, now, f"cancelled by {who}")
         execution.status = ExecutionStatus.CANCELLED
         execution.finished = now
-        execution.size_after = chain.running_size(execution.cluster_id)
+        execution.size_after = sizing.running_size(execution.cluster_id)
         execution.save(update_fields=["status", "finished", "size_after", "log"])
     return execution
 
 
 # ---------------------------------------------------------------------------
+# Recording a firing, phase by phase
+# ---------------------------------------------------------------------------
 
 
-def _create(
-    *,
-    cluster: Cluster,
-    trigger: Trigger | None,
-    action: Action | None,
-    actions: Sequence[Action],
-    reasons: dict[str, Any],
-    automatic: bool,
-    fired_by_user,
-    fired_by: str,
-    target_node: Node | None,
-    dry_run: bool,
-    enqueue: bool,
-) -> Execution:
-    if target_node is not None and target_node.cluster_id != cluster.pk:
-        raise FiringError(f"node {target_node.name!r} is not in cluster {cluster.name!r}")
-    foreign = [a for a in actions if a.cluster_id != cluster.pk]
-    if foreign:
-        raise FiringError(f"actions of another cluster: {', '.join(str(a) for a in foreign)}")
-    may_block = automatic and block_concurrent_scaling() and any(a.kind in SCALING_KINDS for a in actions)
-    if may_block and not dry_run:
+@dataclass
+class FiringRequest:
+    """One firing as fire_trigger and fire_action describe it."""
+
+    cluster: Cluster
+    actions: list[Action]
+    reasons: dict[str, Any]
+    fired_by: str
+    automatic: bool = False
+    trigger: Trigger | None = None
+    #: The action fired by hand (None for a trigger's chain).
+    action: Action | None = None
+    fired_by_user: Any = None
+    target_node: Node | None = None
+    dry_run: bool = False
+    enqueue: bool = True
+
+    @property
+    def may_block(self) -> bool:
+        """Automatic firings that change the cluster's size wait for one
+        already in progress (manual firings are never blocked)."""
+        return self.automatic and block_concurrent_scaling() and changes_cluster_size(self.actions)
+
+
+def _create(request: FiringRequest) -> Execution:
+    _check(request)
+    if request.may_block and not request.dry_run:
         # A step whose worker vanished would block the cluster for ever: fail
         # such steps first (the reap_stale_steps task may also run from beat).
         chain.reap_stale_steps()
@@ -200,67 +237,88 @@ def _create(
         # Serialise firings per cluster, so two evaluators cannot both find
         # "no scaling execution in progress" (on SQLite the IMMEDIATE
         # transaction already holds the write lock).
-        Cluster.objects.select_for_update().filter(pk=cluster.pk).exists()
-        now = timezone.now()
-        status, note = ExecutionStatus.PENDING, ""
-        if dry_run:
-            status, note = ExecutionStatus.WOULD_FIRE, "dry run: would fire; nothing was run"
-        elif not actions:
-            status, note = ExecutionStatus.SUCCEEDED, "no actions to run"
-        elif may_block:
-            blocker = _scaling_in_progress(cluster)
-            if blocker is not None:
-                status = ExecutionStatus.BLOCKED
-                note = (
-                    f"blocked: execution #{blocker.pk} ({blocker.fired_by}) is still "
-                    f"{blocker.get_status_display()} and changes the cluster's size; automatic "
-                    "deploy/remove waits for it (setting CHAIN_BLOCK_CONCURRENT_SCALING)"
-                )
-        finished = status != ExecutionStatus.PENDING
-        size = chain.running_size(cluster)
-        execution = Execution.objects.create(
-            cluster=cluster,
-            trigger=trigger,
-            action=action,
-            automatic=automatic,
-            fired_by_user=fired_by_user,
-            fired_by=fired_by[:200],
-            reasons=reasons,
-            target_node=target_node,
-            target_node_name=target_node.name if target_node else "",
-            status=status,
-            finished=now if finished else None,
-            size_before=size,
-            size_after=size if finished else None,
-            log=f"{now:%Y-%m-%d %H:%M:%S} {note}" if note else "",
-        )
-        execution.data = {**reasons, "execution_id": execution.pk, "fired_by": execution.fired_by}
-        execution.save(update_fields=["data"])
-        ExecutionStep.objects.bulk_create(
-            ExecutionStep(
-                execution=execution,
-                position=position,
-                action=a,
-                action_name=a.name,
-                kind=a.kind,
-                params=a.params,
-                timeout_s=a.timeout_s,
-                status=StepStatus.SKIPPED if finished else StepStatus.PENDING,
-            )
-            for position, a in enumerate(actions, start=1)
-        )
-        if not finished and enqueue:
+        Cluster.objects.select_for_update().filter(pk=request.cluster.pk).exists()
+        status, note = _decide(request)
+        execution = _record(request, status, note)
+        if execution.status == ExecutionStatus.PENDING and request.enqueue:
             # Not bulk_create's objects: not every database returns their ids.
             chain.enqueue_on_commit(execution.steps.order_by("position").values_list("pk", flat=True)[0])
     if note:
-        logger.info("execution #%s of %s: %s", execution.pk, cluster, note)
+        logger.info("execution #%s of %s: %s", execution.pk, request.cluster, note)
+    return execution
+
+
+def _check(request: FiringRequest) -> None:
+    cluster, target = request.cluster, request.target_node
+    if target is not None and target.cluster_id != cluster.pk:
+        raise FiringError(f"node {target.name!r} is not in cluster {cluster.name!r}")
+    foreign = [a for a in request.actions if a.cluster_id != cluster.pk]
+    if foreign:
+        raise FiringError(f"actions of another cluster: {', '.join(str(a) for a in foreign)}")
+
+
+def _decide(request: FiringRequest) -> tuple[str, str]:
+    """The new execution's status and the note logged with it. Runs under
+    the cluster's lock, so a blocking execution cannot appear meanwhile."""
+    if request.dry_run:
+        return ExecutionStatus.WOULD_FIRE, "dry run: would fire; nothing was run"
+    if not request.actions:
+        return ExecutionStatus.SUCCEEDED, "no actions to run"
+    if request.may_block:
+        blocker = _scaling_in_progress(request.cluster)
+        if blocker is not None:
+            return ExecutionStatus.BLOCKED, (
+                f"blocked: execution #{blocker.pk} ({blocker.fired_by}) is still "
+                f"{blocker.get_status_display()} and changes the cluster's size; automatic "
+                "deploy/remove waits for it (setting CHAIN_BLOCK_CONCURRENT_SCALING)"
+            )
+    return ExecutionStatus.PENDING, ""
+
+
+def _record(request: FiringRequest, status: str, note: str) -> Execution:
+    """The execution row and a snapshot of each action as a step."""
+    now = timezone.now()
+    finished = status != ExecutionStatus.PENDING
+    size = sizing.running_size(request.cluster)
+    target = request.target_node
+    execution = Execution.objects.create(
+        cluster=request.cluster,
+        trigger=request.trigger,
+        action=request.action,
+        automatic=request.automatic,
+        fired_by_user=request.fired_by_user,
+        fired_by=request.fired_by[:200],
+        reasons=request.reasons,
+        target_node=target,
+        target_node_name=target.name if target else "",
+        status=status,
+        finished=now if finished else None,
+        size_before=size,
+        size_after=size if finished else None,
+        log=f"{now:%Y-%m-%d %H:%M:%S} {note}" if note else "",
+    )
+    execution.data = {**request.reasons, "execution_id": execution.pk, "fired_by": execution.fired_by}
+    execution.save(update_fields=["data"])
+    ExecutionStep.objects.bulk_create(
+        ExecutionStep(
+            execution=execution,
+            position=position,
+            action=a,
+            action_name=a.name,
+            kind=a.kind,
+            params=a.params,
+            timeout_s=a.timeout_s,
+            status=StepStatus.SKIPPED if finished else StepStatus.PENDING,
+        )
+        for position, a in enumerate(request.actions, start=1)
+    )
     return execution
 
 
 def _scaling_in_progress(cluster: Cluster) -> Execution | None:
     return (
         Execution.objects.filter(
-            cluster=cluster, status__in=ExecutionStatus.active(), steps__kind__in=SCALING_KINDS
+            cluster=cluster, status__in=ExecutionStatus.active(), steps__kind__in=scaling_kinds()
         )
         .order_by("created")
         .first()

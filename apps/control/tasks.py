@@ -1,4 +1,8 @@
-"""Celery tasks of the chain runner: thin wrappers over apps/control/chain.py."""
+"""Celery tasks of the chain runner: thin wrappers over apps/control/chain.py.
+
+Task names are Celery's default, the module path (``apps.control.tasks.run_step_task``);
+settings.CELERY_TASK_ROUTES names each one's queue.
+"""
 from __future__ import annotations
 
 from celery import Task, shared_task
@@ -21,7 +25,6 @@ class StepTask(Task):
 
 
 @shared_task(
-    name="pyscaler.actions.run_step",
     base=StepTask,
     bind=True,
     acks_late=True,
@@ -35,12 +38,12 @@ def run_step_task(self, step_id: int) -> None:
         chain.publish_or_fail(next_step_id)
 
 
-@shared_task(name="pyscaler.control.reap_stale_steps", ignore_result=True)
+@shared_task(ignore_result=True)
 def reap_stale_steps_task() -> int:
     return chain.reap_stale_steps()
 
 
-@shared_task(name="pyscaler.control.evaluate", ignore_result=True)
+@shared_task(ignore_result=True)
 def evaluate_task() -> dict:
     """Run by beat every EVALUATE_TICK_S; several at once are safe (the firing
     claim is a compare-and-swap on the trigger row)."""

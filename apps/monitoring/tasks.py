@@ -9,7 +9,7 @@ from apps.monitoring import collection
 from apps.monitoring.collection import NodeWork
 
 
-@shared_task(name="pyscaler.control.dispatch_collection", ignore_result=True)
+@shared_task(ignore_result=True)
 def dispatch_collection_task() -> int:
     """Run by beat every COLLECT_TICK_S on the control queue."""
     return collection.dispatch_round(datetime.now(timezone.utc), _enqueue)
@@ -19,7 +19,7 @@ def _enqueue(message: dict, at: str, expires: int | None) -> None:
     collect_task.apply_async(args=(message, at), expires=expires)
 
 
-@shared_task(name="pyscaler.monitoring.collect", ignore_result=True)
+@shared_task(ignore_result=True)
 def collect_task(message: dict | list[dict], at: str) -> dict:
     """Collect one batch of nodes for the round dispatched at ``at``. A list
     of node/counter ids is the message of a dispatcher from before collect

@@ -9,10 +9,10 @@ import time
 import pytest
 
 from apps.actions.choices import ActionKindChoice as K
-from apps.actions.context import StepContext
-from apps.actions.kinds.base import ActionError
+from apps.actions.contract import ActionError, StepContext
 from apps.actions.remote_guard import STOP_GRACE_S
-from tests.chainkit import make_action, make_cluster, make_node, trust
+from tests.factories import make_action, make_cluster, make_node
+from tests.sshkit import trust
 from tests.nodeprocs import kill_all, running, unique_sleep, watched
 
 pytestmark = pytest.mark.django_db

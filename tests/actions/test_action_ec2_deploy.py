@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from apps.actions import bounds, ec2
+from apps.actions import ec2
+from apps.control import sizing
 from apps.actions.aws import client
-from apps.actions.kinds.base import ActionError
+from apps.actions.contract import ActionError
 from apps.actions.kinds.deploy_ec2_node import DeployEc2Node
 from apps.control.choices import NodeState
 from apps.control.models import Node
@@ -15,13 +16,12 @@ from tests.ec2kit import (
     classic_ids,
     context,
     instances,
-    make_action,
     make_classic_elb,
-    make_ec2_cluster,
     make_target_group,
     state_of,
     target_ids,
 )
+from tests.factories import make_action, make_ec2_cluster
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
@@ -30,7 +30,7 @@ KIND = "deploy_ec2_node"
 
 def deploy(cluster, ctx=None, **params):
     ctx = ctx or context(cluster)
-    return DeployEc2Node(make_action(cluster, KIND, **params)).run(ctx), ctx
+    return DeployEc2Node(make_action(cluster, KIND, params)).run(ctx), ctx
 
 
 def test_it_launches_registers_with_the_target_group_and_creates_the_node(moto):
@@ -155,7 +155,7 @@ def test_a_redelivered_step_adopts_the_instances_an_earlier_delivery_launched(mo
     cluster = make_ec2_cluster(moto, target_group_arn=arn)
     ctx = context(cluster)
     # What the first delivery got done before dying: the reservation and the launch.
-    reservation = bounds.reserve_slots(cluster, 1, ctx.step_id)
+    reservation = sizing.reserve_slots(cluster, 1, ctx.step_id)
     (launched,) = ec2.launch(client("ec2"), cluster, 1, ctx.step_id, ec2.client_token(ctx.step_id, 0))
 
     result = DeployEc2Node(make_action(cluster, KIND)).run(context(cluster, step_id=ctx.step_id))

@@ -8,8 +8,8 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 from apps.actions import aws
-from apps.actions.kinds.base import ActionError
-from pyscaler.localservers.util import free_port
+from apps.actions.contract import ActionError
+from devservers.util import free_port
 
 
 def client_error(code: str, message: str, status: int = 400) -> ClientError:

@@ -7,44 +7,29 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.actions.kinds.base import ActionError
+from apps.actions.contract import ActionError
 from apps.actions.kinds.remove_ec2_node import RemoveEc2Node
 from apps.control.choices import NodeState
 from apps.control.models import Node
 from tests.ec2kit import (
     classic_ids,
     context,
-    launch_foreign,
-    make_action,
     make_classic_elb,
-    make_ec2_cluster,
     make_target_group,
     state_of,
     target_ids,
     aws,
 )
+from tests.factories import make_action, make_ec2_cluster, nodes_in_moto
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
 KIND = "remove_ec2_node"
 
 
-def nodes_in_moto(moto, cluster, count, *, minutes_apart=1, **fields) -> list[Node]:
-    """``count`` running instances and their Nodes, oldest first."""
-    made = []
-    base = timezone.now() - timedelta(hours=1)
-    for i, iid in enumerate(launch_foreign(moto, count)):
-        node = Node.objects.create(cluster=cluster, name=iid, address="127.0.0.1", ec2_instance_id=iid,
-                                   **{"launched_by_pyscaler": True, **fields})
-        Node.objects.filter(pk=node.pk).update(created=base + timedelta(minutes=i * minutes_apart))
-        node.refresh_from_db()
-        made.append(node)
-    return made
-
-
 def remove(cluster, ctx=None, **params):
     ctx = ctx or context(cluster)
-    return RemoveEc2Node(make_action(cluster, KIND, **params)).run(ctx), ctx
+    return RemoveEc2Node(make_action(cluster, KIND, params)).run(ctx), ctx
 
 
 def test_it_removes_the_newest_node_deregisters_and_terminates_it(moto):
@@ -195,3 +180,31 @@ def test_the_claim_is_checkpointed_in_the_step_state(moto):
     ctx = context(cluster, persist_state=persisted.append)
     remove(cluster, ctx)
     assert persisted == [{"removing_node_ids": [node.pk]}]
+
+
+@pytest.mark.parametrize("balancer", ["target_group", "classic_elb"])
+def test_a_redelivered_step_whose_node_was_already_deregistered_finishes_it(moto, balancer):
+    """The first attempt deregistered the claimed node and died before the
+    terminate: the load balancer no longer knows it, which must not fail the
+    redelivered step (ELBv2 answers InvalidTarget to a second deregistration)."""
+    if balancer == "target_group":
+        cluster = make_ec2_cluster(moto, target_group_arn=make_target_group(moto))
+    else:
+        cluster = make_ec2_cluster(moto, classic_elb_name=make_classic_elb(moto))
+    kept, claimed = nodes_in_moto(moto, cluster, 2)
+    if balancer == "target_group":
+        aws(moto, "elbv2").register_targets(TargetGroupArn=cluster.target_group_arn, Targets=[{"Id": kept.name}])
+    else:
+        aws(moto, "elb").register_instances_with_load_balancer(
+            LoadBalancerName=cluster.classic_elb_name, Instances=[{"InstanceId": kept.name}])
+    Node.objects.filter(pk=claimed.pk).update(state=NodeState.DRAINING)
+
+    result, ctx = remove(cluster, context(cluster, state={"removing_node_ids": [claimed.pk]}))
+
+    assert result.data["removed_node_ids"] == [claimed.pk]
+    assert state_of(moto, claimed.name) == "terminated" and state_of(moto, kept.name) == "running"
+    assert any("already deregistered" in line for line in ctx.output)
+    if balancer == "target_group":
+        assert target_ids(moto, cluster.target_group_arn) == {kept.name}
+    else:
+        assert classic_ids(moto, cluster.classic_elb_name) == {kept.name}

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from apps.actions.kinds.base import ActionError
+from apps.actions.contract import ActionError
 from apps.actions.kinds.os_configuration import OSConfiguration
 from apps.actions.puppet_apply import parse_output
 from apps.control.models import Cluster
 from apps.monitoring.jmx.connector import JmxConnection, endpoint_for
 from apps.monitoring.jmx.models import JVM
-from pyscaler.localservers.util import free_port, port_open, require_binary
-from tests.chainkit import make_node, trust
-from tests.ec2kit import context, make_action
+from devservers.util import free_port, port_open, require_binary
+from tests.ec2kit import context
+from tests.factories import make_action, make_node
+from tests.sshkit import trust
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -56,7 +57,7 @@ def jvm_dir(tmp_path):
 
 
 def configure(node, **params):
-    action = make_action(node.cluster, KIND, **params)
+    action = make_action(node.cluster, KIND, params)
     ctx = context(node.cluster, target_node=node, timeout_s=180)
     return OSConfiguration(action).run(ctx), ctx
 
@@ -176,7 +177,7 @@ def test_it_needs_a_target_node_and_an_existing_manifest(db):
     from apps.control.models import Node
 
     node = Node.objects.create(cluster=cluster, name="n", address="127.0.0.1")
-    action = make_action(cluster, KIND, manifest="manifests/nope.pp")
+    action = make_action(cluster, KIND, {"manifest": "manifests/nope.pp"})
     with pytest.raises(ActionError, match="manifest 'manifests/nope.pp' not found"):
         OSConfiguration(action).run(context(cluster, target_node=node))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyscaler.celery import app
-from pyscaler.localservers.celery_worker import wait_until
+from devservers.celery_worker import PROBE_TASK_PREFIX, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def test_collect_workers_share_the_queue_and_add_capacity(make_celery_worker, tm
     names = {worker.nodename for worker in collect}
 
     # 1. Both take work from the one queue; the control worker takes none.
-    results = [app.send_task("pyscaler.ping", args=[f"n{i}"], queue="collect") for i in range(40)]
+    results = [app.send_task("pyscaler.celery.ping", args=[f"n{i}"], queue="collect") for i in range(40)]
     replies = [result.get(timeout=60) for result in results]
     assert sorted(reply["value"] for reply in replies) == sorted(f"n{i}" for i in range(40))
     per_worker = Counter(reply["hostname"] for reply in replies)
@@ -39,7 +39,7 @@ def test_collect_workers_share_the_queue_and_add_capacity(make_celery_worker, tm
     started = tmp_path / "started"
     started.mkdir()
     release = tmp_path / "release"
-    blocking = [app.send_task("pyscaler.harness.block_until", args=[str(release), str(started), 60],
+    blocking = [app.send_task(PROBE_TASK_PREFIX + "block_until", args=[str(release), str(started), 60],
                               queue="collect") for _ in range(2)]
     try:
         wait_until(lambda: len(list(started.iterdir())) == 2, timeout=30, what="both tasks running at once")

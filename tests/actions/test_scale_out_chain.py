@@ -9,12 +9,8 @@ was launched) and the step redelivered to another worker -> exactly one
 instance; and an AWS error stops the chain with AWS's message."""
 from __future__ import annotations
 
-import http.client
-import http.server
 import subprocess
-import threading
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -24,10 +20,12 @@ from apps.control.choices import ExecutionStatus, NodeState, StepStatus
 from apps.control.executions import fire_trigger
 from apps.control.models import Execution, Node
 from apps.monitoring.jmx.models import JVM
-from pyscaler.localservers.celery_worker import wait_until
-from pyscaler.localservers.util import free_port, port_open, require_binary
-from tests.chainkit import make_action, make_trigger, trust
-from tests.ec2kit import instances, make_ec2_cluster, make_target_group, target_ids
+from devservers.celery_worker import wait_until
+from devservers.util import free_port, port_open, require_binary
+from tests.ec2kit import instances, make_target_group, target_ids
+from tests.factories import make_action, make_ec2_cluster, make_trigger
+from tests.holding_proxy import HoldingProxy
+from tests.sshkit import trust
 
 pytestmark = pytest.mark.slow
 
@@ -148,65 +146,6 @@ def test_an_aws_error_stops_the_chain_with_aws_message(world, start_worker, moto
 # ---------------------------------------------------------------------------
 # SIGKILL mid-deploy
 # ---------------------------------------------------------------------------
-
-
-class HoldingProxy:
-    """A loopback HTTP proxy in front of moto that holds every request whose
-    body contains ``hold`` (here: the ELB registration) until released, so a
-    test can kill the worker between launching an instance and registering it.
-    moto still answers everything; the proxy only delays."""
-
-    def __init__(self, upstream: str, hold: bytes):
-        self.upstream = urlsplit(upstream)
-        self.hold = hold
-        self.held = threading.Event()
-        self.release = threading.Event()
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if proxy.hold in body and not proxy.release.is_set():
-                    proxy.held.set()
-                    proxy.release.wait(60)
-                    self.close_connection = True
-                    return  # the caller died meanwhile: answer nothing
-                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
-                try:
-                    conn.request("POST", self.path, body=body, headers=dict(self.headers))
-                    response = conn.getresponse()
-                    data = response.read()
-                finally:
-                    conn.close()
-                self.send_response(response.status)
-                for key, value in response.getheaders():
-                    if key.lower() not in ("content-length", "connection", "transfer-encoding"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> HoldingProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_a_worker_killed_mid_deploy_is_redelivered_and_launches_no_second_instance(world, start_worker, moto,

@@ -85,7 +85,7 @@ def test_it_creates_a_whole_configuration_through_admin_forms(admin_client):
     # A JVM with a JMX counter inline.
     response = admin_client.post("/admin/jmx/jvm/add/", {
         "cluster": cluster.pk, "name": "tomcat", "jmx_port": "9010", "username": "monitor",
-        "password_ref": "env:TOMCAT_JMX_PASSWORD",
+        "password_ref": "env:PYSCALER_SECRET_TOMCAT_JMX_PASSWORD",
         **management("counters", total=1),
         "counters-0-name": "heap_used", "counters-0-mbean": "java.lang:type=Memory",
         "counters-0-attribute": "HeapMemoryUsage", "counters-0-composite_key": "used",
@@ -95,7 +95,7 @@ def test_it_creates_a_whole_configuration_through_admin_forms(admin_client):
     assert response.status_code == 302
     jmx_counter = JMXCounter.objects.get(jvm__cluster=cluster)
     assert jmx_counter._meta.db_table == "jmx_jmxcounter"
-    assert JVM.objects.get().password_ref == "env:TOMCAT_JMX_PASSWORD"
+    assert JVM.objects.get().password_ref == "env:PYSCALER_SECRET_TOMCAT_JMX_PASSWORD"
 
     # Two actions, then a trigger chaining them in order.
     for name, kind, params in (

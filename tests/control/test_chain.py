@@ -16,7 +16,9 @@ from apps.control import chain
 from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.executions import FiringError, fire_action, fire_trigger, resume
 from apps.control.models import ExecutionStep
-from tests.chainkit import COUNT, TARGET, make_action, make_cluster, make_node, make_trigger, trust
+from tests.chainkit import COUNT, TARGET
+from tests.factories import make_action, make_cluster, make_node, make_trigger
+from tests.sshkit import trust
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 

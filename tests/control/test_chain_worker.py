@@ -16,9 +16,11 @@ from apps.actions.choices import ActionKindChoice as K
 from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.executions import fire_action, fire_trigger
 from apps.control.models import Execution
-from pyscaler.localservers.celery_worker import wait_until
-from pyscaler.localservers.util import free_port
-from tests.chainkit import SLEEP, TARGET, make_action, make_cluster, make_node, make_trigger, trust
+from devservers.celery_worker import wait_until
+from devservers.util import free_port
+from tests.chainkit import SLEEP, TARGET
+from tests.factories import make_action, make_cluster, make_node, make_trigger
+from tests.sshkit import trust
 
 
 @pytest.fixture
@@ -148,3 +150,29 @@ def test_celery_time_limits_bound_a_step_that_ignores_its_deadline(world, start_
     assert "timed out" in by_soft.steps.get().error
     step = by_hard.steps.get()
     assert step.status == StepStatus.FAILED and "hard time limit" in step.error
+
+def test_a_retryable_failure_is_retried_on_the_worker_and_the_step_succeeds(world, start_worker, smtp_server):
+    """The SMTP server says "try again later" (a retryable failure): the worker
+    runs the step again after its pause, within the same claim, and the
+    message goes out once the server accepts."""
+    smtp_server.clear()
+    smtp_server.fail_with = "451 Try again later"
+    start_worker(EMAIL_URL=smtp_server.email_url, CHAIN_STEP_RETRY_BACKOFF_S="2")
+    email = make_action(world["cluster"], K.EMAIL, {"to": ["ops@example.com"], "subject": "retried"},
+                        timeout_s=30)
+    execution = fire_action(email, cluster=world["cluster"], fired_by="test")
+    # The refused try checkpoints "nothing sent" (sending_at back to None)
+    # before the runner pauses: the server recovers during the pause.
+    def refused() -> bool:
+        state = execution.steps.get().state or {}
+        return "sending_at" in state and state["sending_at"] is None
+
+    wait_until(refused, 20, what="the first try failed")
+    smtp_server.fail_with = None
+    execution = finished(execution, 30)
+
+    step = execution.steps.get()
+    assert execution.status == ExecutionStatus.SUCCEEDED, step.error
+    assert step.attempts == 2
+    assert "try 1 failed (retryable)" in step.output and "451" in step.output
+    assert [m.subject for m in smtp_server.wait_for(1)] == ["retried"]

@@ -9,7 +9,8 @@ import pytest
 
 from apps.control.evaluator import EvaluationReport, Evaluator
 from tests import concurrently
-from tests.evaluatorkit import at, firings, make_cluster, make_trigger, put, ssh_counter
+from tests.evaluatorkit import at, firings, put
+from tests.factories import make_cluster, make_trigger, ssh_counter
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dbbackends]
 

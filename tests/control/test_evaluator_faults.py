@@ -8,7 +8,8 @@ import pytest
 from apps.control.evaluator import Evaluator, evaluate
 from apps.monitoring.store import SampleStore
 from apps.control.models import Node
-from tests.evaluatorkit import at, firings, make_cluster, make_trigger, put, series, ssh_counter, stamp
+from tests.evaluatorkit import at, firings, put, series, stamp
+from tests.factories import make_cluster, make_trigger, ssh_counter
 
 pytestmark = pytest.mark.django_db
 

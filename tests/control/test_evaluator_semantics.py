@@ -9,19 +9,8 @@ from apps.control import breach
 from apps.control.choices import ExecutionStatus
 from apps.control.evaluator import Evaluator, cluster_count_key
 from apps.control.models import Execution, Node, Trigger
-from tests.evaluatorkit import (
-    T0,
-    at,
-    evaluator,
-    firings,
-    jmx_counter,
-    make_cluster,
-    make_trigger,
-    put,
-    series,
-    ssh_counter,
-    stamp,
-)
+from tests.evaluatorkit import T0, at, evaluator, firings, put, series, stamp
+from tests.factories import jmx_counter, make_cluster, make_trigger, ssh_counter
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
@@ -47,7 +36,7 @@ def states(store, key):
 def test_timing_0_fires_at_the_first_breaching_sample(store, web):
     cluster, (n1, n2) = web
     load = ssh_counter(cluster, interval_s=60)
-    trigger = make_trigger(cluster, [load], timing_minutes=0)
+    trigger = make_trigger(cluster, [load], name="scale-out", timing_minutes=0)
     ev = evaluator(store)
 
     put(store, n1, load, 0, 0.5)
@@ -316,7 +305,7 @@ def test_only_running_nodes_with_collection_on_count(store):
 
 # ---------------------------------------------------------------- dry run
 def test_a_dry_run_records_would_fire_and_changes_nothing_else(store, web):
-    from tests.chainkit import make_action
+    from tests.factories import make_action
 
     cluster, (n1, n2) = web
     load = ssh_counter(cluster)
@@ -449,7 +438,7 @@ def test_now_must_be_aware(store):
 def test_the_reasons_show_each_series_that_reached(store, web):
     cluster, (n1, n2) = web
     load = ssh_counter(cluster)
-    trigger = make_trigger(cluster, [load], timing_minutes=2)
+    trigger = make_trigger(cluster, [load], name="scale-out", timing_minutes=2)
     ev = evaluator(store)
     for k in range(2):
         put(store, n1, load, k, 2 + k)

@@ -8,7 +8,8 @@ from apps.control.evaluator import Evaluator
 from apps.control.trigger_status import trigger_status
 from apps.monitoring import sources
 from apps.monitoring.store import SampleStore
-from tests.evaluatorkit import at, firings, make_cluster, make_trigger, put, ssh_counter, stamp
+from tests.evaluatorkit import at, firings, put, stamp
+from tests.factories import make_cluster, make_trigger, ssh_counter
 
 pytestmark = pytest.mark.django_db
 

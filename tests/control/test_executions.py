@@ -9,7 +9,7 @@ from apps.actions.choices import ActionKindChoice as K
 from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.executions import FiringError, cancel, fire_action, fire_trigger
 from apps.control.models import Execution, Node
-from tests.chainkit import make_action, make_cluster, make_trigger
+from tests.factories import make_action, make_cluster, make_trigger
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 

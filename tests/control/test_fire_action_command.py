@@ -12,7 +12,8 @@ from django.core.management import CommandError, call_command
 from apps.actions.choices import ActionKindChoice as K
 from apps.control.choices import ExecutionStatus
 from apps.control.models import Execution
-from tests.chainkit import make_action, make_cluster, make_node, make_trigger, trust
+from tests.factories import make_action, make_cluster, make_node, make_trigger
+from tests.sshkit import trust
 
 @pytest.fixture
 def cluster(db, sshd_node, settings, tmp_path):

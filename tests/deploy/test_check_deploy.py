@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pyscaler.localservers.util import REPO_ROOT
+from devservers.util import REPO_ROOT
 
 ENV_EXAMPLE = REPO_ROOT / "deploy" / "pyscaler.env.example"
 PLACEHOLDER = "CHANGE_ME"

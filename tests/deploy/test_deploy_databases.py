@@ -21,7 +21,9 @@ VENDOR_OF_SCHEME = {"sqlite": "sqlite", "postgres": "postgresql", "postgresql": 
 def test_the_tests_run_on_the_database_database_url_names():
     scheme = urlsplit(os.environ.get("DATABASE_URL", "sqlite://")).scheme
     assert connection.vendor == VENDOR_OF_SCHEME[scheme]
-    assert connection.settings_dict["NAME"].startswith("test_") or connection.vendor == "sqlite"
+    # pytest-django's test database, never the configured one: test_<name> on a
+    # server, test.sqlite3 in a temporary directory for SQLite.
+    assert os.path.basename(str(connection.settings_dict["NAME"])).startswith("test")
     with connection.cursor() as cursor:  # migrations applied: a project table answers
         cursor.execute("SELECT COUNT(*) FROM control_cluster")
         assert cursor.fetchone() == (0,)
@@ -35,13 +37,10 @@ def test_django_checks_the_connection_without_warnings():
     assert problems == []
 
 
+@pytest.mark.serverdb  # SQLite locks the whole database per write transaction instead
 @pytest.mark.django_db(transaction=True)
 def test_a_row_lock_excludes_a_second_transaction():
-    if not connection.features.has_select_for_update:
-        # SQLite locks the whole database per write transaction instead; the
-        # concurrency tests rely on row locks only on PostgreSQL and MariaDB.
-        assert connection.vendor == "sqlite"
-        return
+    assert connection.features.has_select_for_update
     group = Group.objects.create(name="locked")
     locked = threading.Event()
     release = threading.Event()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pyscaler.localservers.util import REPO_ROOT, require_binary
+from devservers.util import REPO_ROOT, require_binary
 
 sys.path.insert(0, str(REPO_ROOT / "deploy"))
 import render  # noqa: E402  (deploy/render.py: stdlib-only, not a package)

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from pyscaler.localservers.celery_worker import BrokerVhost
-from pyscaler.localservers.util import REPO_ROOT, free_port
+from devservers.celery_worker import BrokerVhost
+from devservers.util import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -11,13 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pyscaler.localservers.util import REPO_ROOT, require_binary
+from devservers.util import REPO_ROOT, require_binary
 
 DOCKER = REPO_ROOT / "docker"
 COMPOSE = DOCKER / "compose.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
 SECRETS = {"SECRET_KEY": "compose-test-" + "k" * 50, "POSTGRES_PASSWORD": "pg-pw", "RABBITMQ_PASSWORD": "mq-pw"}
 DJANGO_SERVICES = {"migrate", "web", "beat", "worker-collect", "worker-control", "worker-actions"}
+# What production runs from /opt/pyscaler/app, and what only development uses.
+PRODUCTION_PATHS = {"manage.py", "pyscaler", "apps", "puppet", "deploy", "docker/healthcheck.py"}
+DEVELOPMENT_PATHS = ("tests", "bench", "devservers", "scripts")
 
 
 def compose_config(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -137,3 +140,42 @@ def test_the_image_has_every_static_source_collectstatic_needs():
                              text, re.M), f"the image lacks {path}"
     ignored = (DOCKER / "Dockerfile.dockerignore").read_text().split()
     assert "node_modules" in ignored and ".venv" in ignored and ".git" in ignored
+
+
+def _runtime_copies() -> list[str]:
+    """Sources of the runtime stage's COPY lines that take from the build
+    context (not ``--from`` another stage)."""
+    runtime = DOCKERFILE.read_text().rsplit("\nFROM ", 1)[1]
+    sources = []
+    for line in re.findall(r"^COPY (.+)$", runtime, re.M):
+        if not line.startswith("--from"):
+            *copied, _destination = line.split()
+            sources.extend(copied)
+    return sources
+
+
+def test_the_image_copies_production_paths_only():
+    sources = _runtime_copies()
+    assert set(sources) == PRODUCTION_PATHS
+    assert "." not in sources
+    # The repository files those lines take: none of them a test, a benchmark
+    # or a development server.
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    copied = [f for f in tracked if any(f == s or f.startswith(s + "/") for s in sources)]
+    assert any(f.startswith("apps/") for f in copied) and "manage.py" in copied
+    assert [f for f in copied if f.split("/")[0] in DEVELOPMENT_PATHS] == []
+
+
+def test_the_build_context_leaves_development_paths_out():
+    ignored = [line.strip() for line in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    for path in DEVELOPMENT_PATHS:
+        assert path in ignored, f"{path} reaches the build context"
+    assert not any(path in ignored for path in PRODUCTION_PATHS)
+
+
+def test_the_image_installs_no_development_requirement():
+    text = DOCKERFILE.read_text()
+    assert "requirements-dev" not in text
+    assert re.findall(r"pip install [^\n]*-r (\S+)", text) == ["/tmp/requirements.txt"]

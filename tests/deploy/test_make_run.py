@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pyscaler.localservers.celery_worker import BrokerVhost
-from pyscaler.localservers.util import REPO_ROOT, free_port, port_open
+from devservers.celery_worker import BrokerVhost
+from devservers.util import REPO_ROOT, free_port, port_open
 
 pytestmark = pytest.mark.slow
 

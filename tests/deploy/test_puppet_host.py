@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from apps.actions.puppet_command import PuppetDirs, apply_command, parser_validate_command
-from pyscaler.localservers.puppet import PUPPET_DIR, manifests_under, run_sealed
-from pyscaler.localservers.util import REPO_ROOT
+from devservers.puppet import PUPPET_DIR, manifests_under, run_sealed
+from devservers.util import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

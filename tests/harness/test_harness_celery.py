@@ -10,8 +10,8 @@ from pathlib import Path
 
 from django.contrib.auth.models import User
 
+from devservers.celery_worker import PROBE_TASK_PREFIX, CeleryWorker, wait_until
 from pyscaler.celery import app, ping
-from pyscaler.localservers.celery_worker import CeleryWorker, wait_until
 
 
 def test_it_runs_a_task_sent_through_rabbitmq_on_the_real_worker(celery_worker: CeleryWorker) -> None:
@@ -20,15 +20,15 @@ def test_it_runs_a_task_sent_through_rabbitmq_on_the_real_worker(celery_worker: 
 
 
 def test_the_worker_sees_rows_the_test_committed(celery_worker: CeleryWorker) -> None:
-    before = app.send_task("pyscaler.harness.count_rows", args=["auth.User"]).get(timeout=20)
+    before = app.send_task(PROBE_TASK_PREFIX + "count_rows", args=["auth.User"]).get(timeout=20)
     User.objects.create_user("worker-visible")
-    after = app.send_task("pyscaler.harness.count_rows", args=["auth.User"]).get(timeout=20)
+    after = app.send_task(PROBE_TASK_PREFIX + "count_rows", args=["auth.User"]).get(timeout=20)
     assert after == before + 1
 
 
 def test_the_worker_gets_the_session_services(celery_worker: CeleryWorker,
                                               memcached_servers: list[str]) -> None:
-    servers = app.send_task("pyscaler.harness.setting", args=["MEMCACHED_SERVERS"]).get(timeout=20)
+    servers = app.send_task(PROBE_TASK_PREFIX + "setting", args=["MEMCACHED_SERVERS"]).get(timeout=20)
     assert servers == memcached_servers
 
 
@@ -37,7 +37,7 @@ def test_a_task_of_a_killed_worker_is_redelivered(make_celery_worker: Callable[.
     started, release = tmp_path / "started", tmp_path / "release"
     started.mkdir()
     first = make_celery_worker(name="doomed", concurrency=1, isolated=True)
-    result = app.send_task("pyscaler.harness.block_until", args=[str(release), str(started)])
+    result = app.send_task(PROBE_TASK_PREFIX + "block_until", args=[str(release), str(started)])
     wait_until(lambda: any(started.iterdir()), timeout=20, what="the task started on the first worker")
     assert [p.name.split("-")[0] for p in started.iterdir()] == ["doomed@" + first.nodename.split("@")[1]]
     first.kill()
@@ -53,7 +53,7 @@ def test_stop_is_a_warm_shutdown_that_lets_the_running_task_finish(
     started, release = tmp_path / "started", tmp_path / "release"
     started.mkdir()
     worker = make_celery_worker(name="warm", concurrency=1, isolated=True)
-    result = app.send_task("pyscaler.harness.block_until", args=[str(release), str(started)])
+    result = app.send_task(PROBE_TASK_PREFIX + "block_until", args=[str(release), str(started)])
     wait_until(lambda: any(started.iterdir()), timeout=20, what="the task started")
     stopper = threading.Thread(target=worker.stop, kwargs={"timeout": 20})
     stopper.start()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from apps.monitoring.jmx.connector import Endpoint, JmxAuthError, JmxConnection
-from pyscaler.localservers.jvm import DEMO_MBEAN, JmxJvm
-from pyscaler.localservers.util import ServerError
+from devservers.jvm import DEMO_MBEAN, JmxJvm
+from devservers.util import ServerError
 
 
 def test_it_serves_jmx_across_the_process_boundary(jmx_jvm: JmxJvm) -> None:

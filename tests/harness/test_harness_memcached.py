@@ -8,7 +8,7 @@ import pytest
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheUnexpectedCloseError
 
-from pyscaler.localservers.memcached import MemcachedServer
+from devservers.memcached import MemcachedServer
 
 
 def _client(address: str) -> Client:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from pyscaler.localservers.moto_server import DEFAULT_AMI_ID, MotoServer
+from devservers.moto_server import DEFAULT_AMI_ID, MotoServer
 
 
 def _client(service: str, server: MotoServer):

@@ -2,15 +2,14 @@
 over TCP and the test reads what arrived."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import smtplib
+from collections.abc import Callable
 
 import pytest
 from django.core.mail import get_connection, send_mail
 
-from pyscaler.localservers.smtp import SmtpServer
-from pyscaler.localservers.util import ServerError
+from devservers.smtp import SmtpServer
+from devservers.util import ServerError
 
 
 def test_it_receives_mail_sent_by_djangos_smtp_backend(smtp: SmtpServer) -> None:

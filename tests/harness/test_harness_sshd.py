@@ -8,7 +8,7 @@ import socket
 import paramiko
 import pytest
 
-from pyscaler.localservers.sshd import SshServer
+from devservers.sshd import SshServer
 
 
 def _connect(server: SshServer, known_hosts: str | None = None) -> paramiko.SSHClient:

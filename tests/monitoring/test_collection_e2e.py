@@ -19,7 +19,7 @@ from apps.monitoring.jmx.models import JVM, JMXCounter
 from apps.monitoring.samples import SeriesRef
 from apps.monitoring.ssh.models import SSHCounter
 from apps.monitoring.store import SampleStore
-from pyscaler.localservers.util import REPO_ROOT, stop_process
+from devservers.util import REPO_ROOT, stop_process
 
 pytestmark = pytest.mark.slow
 INTERVAL = 2

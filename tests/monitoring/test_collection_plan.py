@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def config():
     web = Cluster.objects.create(name="web", ssh_user="ops", ssh_port=2222, ssh_key_path="/keys/web")
-    db = Cluster.objects.create(name="db", ssh_password_ref="env:DB_PW")
+    db = Cluster.objects.create(name="db", ssh_password_ref="env:PYSCALER_SECRET_DB_PW")
     n1 = Node.objects.create(cluster=web, name="n1", address="127.0.0.2", ssh_port=22)
     n2 = Node.objects.create(cluster=web, name="n2", address="127.0.0.3", ssh_user="root")
     n3 = Node.objects.create(cluster=db, name="n3", address="127.0.0.4", ssh_key_path="/keys/n3")
@@ -32,7 +32,7 @@ def config():
     disk = SSHCounter.objects.create(cluster=db, name="disk", command="df --output=pcent / | tail -1",
                                      threshold=90, interval_s=60)
     jvm = JVM.objects.create(cluster=web, name="tomcat", jmx_port=9010, username="monitor",
-                             password_ref="env:JMX_PW")
+                             password_ref="env:PYSCALER_SECRET_JMX_PW")
     heap = JMXCounter.objects.create(jvm=jvm, name="heap", mbean="java.lang:type=Memory",
                                      attribute="HeapMemoryUsage", composite_key="used", threshold=1e9,
                                      interval_s=10)
@@ -67,11 +67,12 @@ def test_the_worker_rebuilds_the_rows_without_a_query(config, django_assert_num_
         (n1, ssh1, jmx1), (n3, ssh3, jmx3) = [(j.node, j.counters["ssh"], j.counters["jmx"])
                                               for j in jobs]
         assert (str(target_for(n1)), target_for(n1).key_path) == ("ops@127.0.0.2:22", "/keys/web")
-        assert (target_for(n3).password_ref, target_for(n3).key_path) == ("env:DB_PW", "/keys/n3")
+        assert (target_for(n3).password_ref, target_for(n3).key_path) == ("env:PYSCALER_SECRET_DB_PW", "/keys/n3")
         assert [(s.id, s.command, s.interval_s) for s in ssh1] == [(c["load"].id, c["load"].command, 10)]
         [heap] = jmx1
         jvm = heap.jvm
-        assert (jvm.id, jvm.jmx_port, jvm.username, jvm.password_ref) == (c["jvm"].id, 9010, "monitor", "env:JMX_PW")
+        assert (jvm.id, jvm.jmx_port, jvm.username, jvm.password_ref) == (
+            c["jvm"].id, 9010, "monitor", "env:PYSCALER_SECRET_JMX_PW")
         assert (heap.mbean, heap.attribute, heap.composite_key) == (
             "java.lang:type=Memory", "HeapMemoryUsage", "used")
         assert [s.command for s in ssh3] == [c["disk"].command] and jmx3 == []

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 from pymemcache.client.base import Client
 
-from apps.control.models import Cluster, Node
+from apps.control.models import Cluster
 from apps.monitoring import collection
 from apps.monitoring.health import get_health
 from apps.monitoring.jmx.models import JVM, JMXCounter
 from apps.monitoring.samples import floor_stamp, format_stamp
 from apps.monitoring.collection import NodeWork
 from apps.monitoring.ssh.models import SSHCounter
-from pyscaler.localservers.util import free_port
+from devservers.util import free_port
+from tests.factories import make_node
 
 pytestmark = pytest.mark.django_db
 
@@ -40,12 +41,9 @@ def round_settings(settings, tmp_path, memcached_clean, sshd_node, sshd_nodes):
     collection._sample_log.cache_clear()
 
 
-def _node(cluster, name, server=None, address=None, port=None):
-    return Node.objects.create(
-        cluster=cluster, name=name, address=address or server.host, ssh_port=port or server.port,
-        ssh_user=server.user if server else "root",
-        ssh_key_path=str(server.client_key_path) if server else "",
-    )
+def _node(cluster, name, server, address=None, port=None):
+    overrides = {"address": address or server.host, "ssh_port": port or server.port}
+    return make_node(cluster, server, name, **overrides)
 
 
 def _read(servers: list[str], key: str, wait_s: float = 1.0):

@@ -116,13 +116,13 @@ def test_results_of_a_deleted_node_do_not_break_the_others(nodes) -> None:
 def test_health_of_a_real_node_going_down_and_up(make_sshd, settings, tmp_path, monkeypatch) -> None:
     from apps.monitoring.ssh.collector import collect_node
     from apps.monitoring.ssh.connection import ConnectionPool
-    from tests.monitoring.test_ssh_collection import make_counters, make_node, trust
-    from tests.monitoring.test_ssh_faults import take_down
+    from tests.factories import make_counters, make_node
+    from tests.sshkit import take_down, trust
 
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     server = make_sshd()
     trust(settings, tmp_path / "known_hosts", server)
-    node = make_node(server)
+    node = make_node(server=server)
     counters = make_counters(node, ["echo 1", "echo 2"])
     pool = ConnectionPool()
     try:

@@ -16,8 +16,8 @@ from apps.monitoring.jmx import connector, jvmruntime
 from apps.monitoring.jmx.collector import NotANumber, collect_jvm, to_float
 from apps.monitoring.jmx.models import JMXCounter, JVM
 from apps.monitoring.samples import CollectionError, Sample, floor_stamp
-from pyscaler.localservers.jvm import DEMO_MBEAN, JmxJvm
-from pyscaler.localservers.util import REPO_ROOT
+from devservers.jvm import DEMO_MBEAN, JmxJvm
+from devservers.util import REPO_ROOT
 
 NOW = datetime(2026, 11, 23, 10, 17, 42, tzinfo=timezone.utc)
 
@@ -184,7 +184,7 @@ def test_a_hung_jvm_costs_at_most_the_read_timeout(db, make_jvm, settings) -> No
 
 
 def test_a_jvm_nobody_listens_for_is_an_error_per_counter(db) -> None:
-    from pyscaler.localservers.util import free_port
+    from devservers.util import free_port
 
     node, jvm, counters = _setup(free_port(), DEMO[:2])
     results = collect_jvm(node, jvm, counters, NOW)
@@ -192,26 +192,27 @@ def test_a_jvm_nobody_listens_for_is_an_error_per_counter(db) -> None:
     assert "cannot connect to JMX at 127.0.0.1" in results[0].message
 
 
-def test_credentials_from_a_secret_reference(db, make_jvm, monkeypatch, tmp_path) -> None:
+def test_credentials_from_a_secret_reference(db, make_jvm, monkeypatch, tmp_path, settings) -> None:
     target = make_jvm(credentials=("monitor", "pw-from-env-1"))
     node, jvm, counters = _setup(target.port, DEMO[:2], username="monitor",
-                                 password_ref="env:PYSCALER_TEST_JMX_PASSWORD")
+                                 password_ref="env:PYSCALER_SECRET_TEST_JMX_PASSWORD")
 
-    monkeypatch.setenv("PYSCALER_TEST_JMX_PASSWORD", "pw-from-env-1")
+    monkeypatch.setenv("PYSCALER_SECRET_TEST_JMX_PASSWORD", "pw-from-env-1")
     assert all(isinstance(r, Sample) for r in collect_jvm(node, jvm, counters, NOW))
 
-    monkeypatch.setenv("PYSCALER_TEST_JMX_PASSWORD", "wrong-password")
+    monkeypatch.setenv("PYSCALER_SECRET_TEST_JMX_PASSWORD", "wrong-password")
     wrong = collect_jvm(node, jvm, counters, NOW)
     assert all(isinstance(r, CollectionError) for r in wrong)
     assert "authentication" in wrong[0].message.lower()
     assert "wrong-password" not in wrong[0].message
 
-    monkeypatch.delenv("PYSCALER_TEST_JMX_PASSWORD")
+    monkeypatch.delenv("PYSCALER_SECRET_TEST_JMX_PASSWORD")
     unset = collect_jvm(node, jvm, counters, NOW)
-    assert "environment variable PYSCALER_TEST_JMX_PASSWORD is not set" in unset[0].message
+    assert "environment variable PYSCALER_SECRET_TEST_JMX_PASSWORD is not set" in unset[0].message
 
     secret = tmp_path / "jmx-password"
     secret.write_text("pw-from-env-1\n")
+    settings.SECRET_REF_DIR = str(tmp_path)
     jvm.password_ref = f"file:{secret}"
     assert all(isinstance(r, Sample) for r in collect_jvm(node, jvm, counters, NOW))
 

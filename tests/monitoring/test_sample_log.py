@@ -132,12 +132,3 @@ def test_from_settings(settings, tmp_path: Path) -> None:
     log = SampleLog.from_settings()
     assert (log.directory, log.max_bytes, log.backups) == (tmp_path / "samples", 1234, 2)
     assert log.path.parent == tmp_path / "samples"
-
-
-def test_measure_logging_10000_samples(tmp_path: Path) -> None:
-    log = SampleLog(tmp_path, host="h")
-    samples = [Sample(SeriesRef("ssh", n, c), T0, n * c / 7, collected_at=AT)
-               for n in range(1000) for c in range(10)]
-    started = time.perf_counter()
-    assert log.write(samples) == 10_000
-    print(f"\nsample_log_10k_write_s={time.perf_counter() - started:.4f}")

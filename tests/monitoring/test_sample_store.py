@@ -14,8 +14,8 @@ from pymemcache.client.base import Client
 
 from apps.monitoring.samples import Sample, SeriesRef, floor_stamp
 from apps.monitoring.store import Crc32RendezvousHash, SampleStore, StoreUnavailable, encode_value
-from pyscaler.localservers.celery_worker import wait_until
-from pyscaler.localservers.memcached import MemcachedServer
+from devservers.celery_worker import wait_until
+from devservers.memcached import MemcachedServer
 
 T0 = datetime(2026, 11, 23, 19, 45, 10, tzinfo=timezone.utc)
 

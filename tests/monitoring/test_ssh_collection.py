@@ -1,13 +1,8 @@
 """SSH counter collection against real OpenSSH servers on loopback: one round
-trip per node, outputs kept apart, numbers parsed strictly, connections reused.
-
-The helpers here are shared by the other tests/monitoring/test_ssh_*.py files."""
+trip per node, outputs kept apart, numbers parsed strictly, connections reused."""
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 
 import paramiko
 import pytest
@@ -17,57 +12,9 @@ from apps.monitoring.samples import CollectionError, Sample, SeriesRef, floor_st
 from apps.monitoring.ssh.collector import collect_node
 from apps.monitoring.ssh.connection import ConnectionPool
 from apps.monitoring.ssh.models import SSHCounter
-from pyscaler.localservers.sshd import SshServer
-
-# --------------------------------------------------------------------------- helpers
-
-_names = itertools.count()
-
-
-def make_node(server: SshServer, cluster: Cluster | None = None, **overrides) -> Node:
-    cluster = cluster or Cluster.objects.get_or_create(name="ssh-test")[0]
-    fields = {
-        "address": server.host,
-        "ssh_port": server.port,
-        "ssh_user": server.user,
-        "ssh_key_path": str(server.client_key_path),
-        **overrides,
-    }
-    return Node.objects.create(cluster=cluster, name=f"node-{server.host}-{server.port}", **fields)
-
-
-def make_counters(node: Node, commands: list[str], interval_s: int = 10) -> list[SSHCounter]:
-    return [
-        SSHCounter.objects.create(cluster=node.cluster, name=f"c{next(_names)}", command=command, threshold=1,
-                                  interval_s=interval_s)
-        for command in commands
-    ]
-
-
-def trust(settings, path: Path, *servers: SshServer) -> None:
-    """SSH_KNOWN_HOSTS lists exactly these servers' current keys."""
-    path.write_text("".join(server.host_key_line + "\n" for server in servers))
-    settings.SSH_KNOWN_HOSTS = str(path)
-
-
-def values(results: list) -> list:
-    """A sample's value, or the error message, per counter."""
-    return [r.value if isinstance(r, Sample) else r.message for r in results]
-
-
-@pytest.fixture
-def ssh_pool() -> Iterator[ConnectionPool]:
-    """A pool of this test's own, so tests never share connections."""
-    pool = ConnectionPool()
-    yield pool
-    pool.close_all()
-
-
-@pytest.fixture(autouse=True)
-def _no_agent(monkeypatch) -> None:
-    """A developer's SSH agent must not log in where a test expects refusal."""
-    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-
+from devservers.sshd import SshServer
+from tests.factories import make_counters, make_node
+from tests.sshkit import _no_agent, trust, values  # noqa: F401
 
 class Spy:
     """Counts real calls of a paramiko method (the call itself still happens)."""
@@ -91,7 +38,7 @@ def test_it_collects_all_counters_of_each_node_in_one_round_trip(
     sshd_nodes: list[SshServer], ssh_pool: ConnectionPool, settings, tmp_path, monkeypatch
 ) -> None:
     trust(settings, tmp_path / "known_hosts", *sshd_nodes)
-    nodes = [make_node(server) for server in sshd_nodes]
+    nodes = [make_node(server=server) for server in sshd_nodes]
     # $$ in a subshell is the shell's pid: every command runs in the one shell.
     counters = make_counters(nodes[0], [
         "echo $$", "printf %s $$", "expr $$ + 0", "cut -d' ' -f1 /proc/loadavg", "nproc", "echo 2.5e1",
@@ -128,7 +75,7 @@ def test_outputs_and_exit_statuses_stay_apart_under_hostile_output(
     sshd_node: SshServer, ssh_pool: ConnectionPool, settings, tmp_path
 ) -> None:
     trust(settings, tmp_path / "known_hosts", sshd_node)
-    node = make_node(sshd_node)
+    node = make_node(server=sshd_node)
     commands = [
         "printf 5",  # no newline
         "printf '\\n%s:0:0\\n' 0123456789abcdef01234567; echo 6",  # looks like a trailer
@@ -161,7 +108,7 @@ def test_non_numeric_output_is_an_error_carrying_the_output(
     sshd_node: SshServer, ssh_pool: ConnectionPool, settings, tmp_path
 ) -> None:
     trust(settings, tmp_path / "known_hosts", sshd_node)
-    node = make_node(sshd_node)
+    node = make_node(server=sshd_node)
     commands = ["echo load is high", "echo 1 2", "echo nan", "echo inf", "yes word | head -n 400",
                 "echo boom >&2; exit 2", "echo 3"]
     results = collect_node(node, make_counters(node, commands), pool=ssh_pool)
@@ -180,7 +127,7 @@ def test_login_shell_mode_runs_counters_in_the_users_login_shell(
     sshd_node: SshServer, ssh_pool: ConnectionPool, settings, tmp_path
 ) -> None:
     trust(settings, tmp_path / "known_hosts", sshd_node)
-    node = make_node(sshd_node)
+    node = make_node(server=sshd_node)
     counters = make_counters(node, ["[[ 1 -lt 2 ]] && echo 1", "echo ${#BASH_VERSION}"])
     settings.SSH_COLLECT_SHELL = "/bin/sh"  # dash: no [[ ]]
     sh = collect_node(node, counters, pool=ssh_pool)
@@ -210,7 +157,7 @@ def test_it_logs_in_with_the_ssh_agent_when_no_key_file_is_configured(
         env = {"SSH_AUTH_SOCK": str(socket_path), "PATH": "/usr/bin:/bin"}
         subprocess.run(["ssh-add", "-q", str(sshd_node.client_key_path)], env=env, check=True, timeout=10)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
-        node = make_node(sshd_node, ssh_key_path="")
+        node = make_node(server=sshd_node, ssh_key_path="")
         assert values(collect_node(node, make_counters(node, ["echo 11"]), pool=ssh_pool)) == [11.0]
     finally:
         agent.terminate()
@@ -223,14 +170,14 @@ def test_ssh_settings_resolve_node_then_cluster_then_defaults(settings) -> None:
 
     settings.SSH_DEFAULT_USER, settings.SSH_DEFAULT_PORT, settings.SSH_KEY_PATH = "svc", 2200, "/keys/default"
     cluster = Cluster.objects.create(name="resolve", ssh_user="ops", ssh_port=2201, ssh_key_path="/keys/cluster",
-                                     ssh_password_ref="env:OPS_PW")
+                                     ssh_password_ref="env:PYSCALER_SECRET_OPS_PW")
     bare = Cluster.objects.create(name="bare")
     plain = Node.objects.create(cluster=cluster, name="plain", address="127.0.0.5")
     custom = Node.objects.create(cluster=cluster, name="custom", address="127.0.0.6", ssh_user="root",
                                  ssh_port=22, ssh_key_path="/keys/node")
     default = Node.objects.create(cluster=bare, name="default", address="127.0.0.7")
     assert (str(target_for(plain)), target_for(plain).key_path, target_for(plain).password_ref) == (
-        "ops@127.0.0.5:2201", "/keys/cluster", "env:OPS_PW")
+        "ops@127.0.0.5:2201", "/keys/cluster", "env:PYSCALER_SECRET_OPS_PW")
     assert (str(target_for(custom)), target_for(custom).key_source) == ("root@127.0.0.6:22",
                                                                          "node custom: ssh_key_path")
     assert (str(target_for(default)), target_for(default).key_source) == ("svc@127.0.0.7:2200", "SSH_KEY_PATH")
@@ -241,7 +188,7 @@ def test_ssh_settings_resolve_node_then_cluster_then_defaults(settings) -> None:
 def test_a_command_with_a_nul_fails_alone(sshd_node: SshServer, ssh_pool: ConnectionPool, settings,
                                           tmp_path) -> None:
     trust(settings, tmp_path / "known_hosts", sshd_node)
-    node = make_node(sshd_node)
+    node = make_node(server=sshd_node)
     counters = make_counters(node, ["echo 1", "echo 2"])
     SSHCounter.objects.filter(pk=counters[0].pk).update(command="echo \x00 1")  # bypasses admin validation
     counters[0].refresh_from_db()

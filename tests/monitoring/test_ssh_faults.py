@@ -13,7 +13,8 @@ import pytest
 from apps.monitoring.samples import CollectionError, Sample
 from apps.monitoring.ssh.collector import collect_node
 from apps.monitoring.ssh.connection import ConnectionPool
-from tests.monitoring.test_ssh_collection import _no_agent, make_counters, make_node, ssh_pool, trust, values  # noqa: F401
+from tests.factories import make_counters, make_node
+from tests.sshkit import _no_agent, take_down, trust, values  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -37,39 +38,12 @@ def own_processes_running(needle: bytes) -> list[int]:
     return pids
 
 
-def session_pids(server) -> list[int]:
-    """sshd's per-connection processes (children of the listener)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == server.pid:
-                pids.append(int(entry.name))
-    return pids
-
-
-def take_down(server, how: str = "stop") -> None:
-    """The node goes away with its established sessions. (The harness's stop()
-    and kill() signal sshd's process group, but OpenSSH puts each connection
-    in a session of its own, so established connections would survive.)"""
-    sessions = session_pids(server)
-    getattr(server, how)()
-    for pid in sessions:
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
-
-
 def test_an_unreachable_node_fails_fast_and_the_other_node_is_still_collected(
     make_sshd, ssh_pool: ConnectionPool, settings, tmp_path
 ) -> None:
     up, down = make_sshd(host="127.0.0.2"), make_sshd(host="127.0.0.3")
     trust(settings, tmp_path / "known_hosts", up, down)
-    node_up, node_down = make_node(up), make_node(down)
+    node_up, node_down = make_node(server=up), make_node(server=down)
     counters = make_counters(node_up, ["echo 1", "echo 2", "echo 3"])
     assert values(collect_node(node_down, counters, pool=ssh_pool)) == [1.0, 2.0, 3.0]
     take_down(down)
@@ -89,7 +63,7 @@ def test_a_hung_node_costs_at_most_the_connect_timeout(make_sshd, ssh_pool, sett
     server = make_sshd()
     trust(settings, tmp_path / "known_hosts", server)
     settings.SSH_CONNECT_TIMEOUT_S = 1.0
-    node = make_node(server)
+    node = make_node(server=server)
     counters = make_counters(node, ["echo 1", "echo 2"])
     server.pause()  # TCP still connects (kernel backlog) but sshd never answers
     try:
@@ -107,7 +81,7 @@ def test_a_wrong_key_is_refused_with_a_clear_message(make_sshd, ssh_pool, settin
     trust(settings, tmp_path / "known_hosts", server)
     other_key = tmp_path / "other_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True, timeout=30)
-    node = make_node(server, ssh_key_path=str(other_key))
+    node = make_node(server=server, ssh_key_path=str(other_key))
     [result], elapsed = timed(collect_node, node, make_counters(node, ["echo 1"]), pool=ssh_pool)
     assert elapsed < 3.0  # refused at once: well under the 5 s connect timeout
     assert result.message == (
@@ -120,17 +94,17 @@ def test_configuration_errors_name_the_field_and_touch_no_network(make_sshd, ssh
                                                                    tmp_path, monkeypatch) -> None:
     server = make_sshd(start=False)  # nothing listens: a network attempt would say so
     trust(settings, tmp_path / "known_hosts", server)
-    node = make_node(server, ssh_key_path="/nonexistent/id_ed25519")
+    node = make_node(server=server, ssh_key_path="/nonexistent/id_ed25519")
     [missing] = collect_node(node, make_counters(node, ["echo 1"]), pool=ssh_pool)
     assert missing.message == (f"SSH key file /nonexistent/id_ed25519 (node {node.name}: ssh_key_path) "
                                f"does not exist")
 
-    monkeypatch.delenv("PYSCALER_TEST_SSH_PW", raising=False)
-    node.cluster.ssh_password_ref = "env:PYSCALER_TEST_SSH_PW"
+    monkeypatch.delenv("PYSCALER_SECRET_TEST_SSH_PW", raising=False)
+    node.cluster.ssh_password_ref = "env:PYSCALER_SECRET_TEST_SSH_PW"
     node.ssh_key_path = str(server.client_key_path)
     [unset] = collect_node(node, make_counters(node, ["echo 2"]), pool=ssh_pool)
-    assert unset.message == (f"cluster {node.cluster.name}: ssh_password_ref env:PYSCALER_TEST_SSH_PW: "
-                             f"environment variable PYSCALER_TEST_SSH_PW is not set")
+    assert unset.message == (f"cluster {node.cluster.name}: ssh_password_ref env:PYSCALER_SECRET_TEST_SSH_PW: "
+                             f"environment variable PYSCALER_SECRET_TEST_SSH_PW is not set")
 
 
 def test_a_hanging_command_is_cut_at_the_deadline_then_the_next_batch_works(
@@ -139,7 +113,7 @@ def test_a_hanging_command_is_cut_at_the_deadline_then_the_next_batch_works(
     server = make_sshd()
     trust(settings, tmp_path / "known_hosts", server)
     settings.SSH_COMMAND_TIMEOUT_S = 1.0
-    node = make_node(server)
+    node = make_node(server=server)
     hang = "sleep 29.731"  # a distinctive command line to look for afterwards
     counters = make_counters(node, ["echo 1", f"echo partial; {hang}", "echo 3"])
 
@@ -163,7 +137,7 @@ def test_the_connection_is_reused_and_reopened_after_sshd_restarts(make_sshd, ss
                                                                    tmp_path) -> None:
     server = make_sshd()
     trust(settings, tmp_path / "known_hosts", server)
-    node = make_node(server)
+    node = make_node(server=server)
     counters = make_counters(node, ["echo $$"])
     first = values(collect_node(node, counters, pool=ssh_pool))
     assert values(collect_node(node, counters, pool=ssh_pool)) == first  # same shell
@@ -185,7 +159,7 @@ def test_the_connection_is_reused_and_reopened_after_sshd_restarts(make_sshd, ss
 def test_a_shell_killed_between_ticks_is_replaced(make_sshd, ssh_pool, settings, tmp_path) -> None:
     server = make_sshd()
     trust(settings, tmp_path / "known_hosts", server)
-    node = make_node(server)
+    node = make_node(server=server)
     counters = make_counters(node, ["echo $$"])
     [pid] = values(collect_node(node, counters, pool=ssh_pool))
     os.kill(int(pid), 9)
@@ -196,7 +170,7 @@ def test_a_shell_killed_between_ticks_is_replaced(make_sshd, ssh_pool, settings,
 def test_a_command_flooding_its_output_is_stopped_early(make_sshd, ssh_pool, settings, tmp_path) -> None:
     server = make_sshd()
     trust(settings, tmp_path / "known_hosts", server)
-    node = make_node(server)
+    node = make_node(server=server)
     counters = make_counters(node, ["echo 1", "yes 0123456789", "echo 3"])
     results, elapsed = timed(collect_node, node, counters, pool=ssh_pool)
     assert elapsed < settings.SSH_COMMAND_TIMEOUT_S  # not left running until the deadline
@@ -209,7 +183,7 @@ def test_output_left_behind_by_a_background_process_goes_to_no_counter(make_sshd
                                                                         tmp_path) -> None:
     server = make_sshd()
     trust(settings, tmp_path / "known_hosts", server)
-    node = make_node(server)
+    node = make_node(server=server)
     [late, plain] = make_counters(node, ["(sleep 0.3; echo 999) >&1 & echo 1", "echo 2"])
     assert values(collect_node(node, [late], pool=ssh_pool)) == [1.0]
     time.sleep(0.6)  # the background echo arrives between ticks

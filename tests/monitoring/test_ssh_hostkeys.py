@@ -10,7 +10,8 @@ from django.urls import reverse
 from apps.monitoring.samples import CollectionError, Sample
 from apps.monitoring.ssh.collector import collect_node
 from apps.monitoring.ssh.models import KnownHostKey
-from tests.monitoring.test_ssh_collection import _no_agent, make_counters, make_node, ssh_pool, trust, values  # noqa: F401
+from tests.factories import make_counters, make_node
+from tests.sshkit import _no_agent, trust, values  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ def test_reject_policy_refuses_an_unknown_host_and_records_nothing(make_sshd, ss
     server = make_sshd()
     trust(settings, tmp_path / "known_hosts")  # knows no host
     settings.SSH_HOST_KEY_POLICY = "reject"
-    node = make_node(server)
+    node = make_node(server=server)
     [result] = collect_node(node, make_counters(node, ["echo 1"]), pool=ssh_pool)
     assert isinstance(result, CollectionError)
     assert result.message.startswith(
@@ -34,7 +35,7 @@ def test_a_changed_host_key_is_refused_under_reject(make_sshd, ssh_pool, setting
     server = make_sshd()
     trust(settings, tmp_path / "known_hosts", server)
     settings.SSH_HOST_KEY_POLICY = "reject"
-    node = make_node(server)
+    node = make_node(server=server)
     counters = make_counters(node, ["echo 1"])
     assert values(collect_node(node, counters, pool=ssh_pool)) == [1.0]
     old_fingerprint = KnownHostKey(key_base64=server.host_public_key.split()[1]).fingerprint
@@ -57,7 +58,7 @@ def test_tofu_records_the_first_key_and_refuses_a_changed_one_until_an_admin_del
     server = make_sshd()
     trust(settings, tmp_path / "known_hosts")  # the file knows nothing: the database decides
     settings.SSH_HOST_KEY_POLICY = "tofu"
-    node = make_node(server)
+    node = make_node(server=server)
     counters = make_counters(node, ["echo 1"])
 
     assert values(collect_node(node, counters, pool=ssh_pool)) == [1.0]
@@ -96,7 +97,7 @@ def test_tofu_never_overrides_the_known_hosts_file(make_sshd, ssh_pool, settings
     server = make_sshd()
     trust(settings, tmp_path / "known_hosts", server)
     settings.SSH_HOST_KEY_POLICY = "tofu"
-    node = make_node(server)
+    node = make_node(server=server)
     server.stop()
     server.regenerate_host_key()
     server.start()

@@ -12,19 +12,18 @@ import time
 import pytest
 
 from apps.actions.choices import ActionKindChoice as K
-from apps.actions.context import StepContext
-from apps.actions.kinds.base import ActionError
+from apps.actions.contract import ActionError, StepContext
 from apps.control.models import Cluster, Node
 from apps.monitoring import collection
 from apps.monitoring.models import CollectionHealth
 from apps.monitoring.samples import CollectionError, Sample
 from apps.monitoring.ssh.collector import collect_node
-from tests.chainkit import make_action
-from tests.monitoring.test_ssh_collection import _no_agent, make_counters, ssh_pool, trust, values  # noqa: F401
+from tests.factories import make_action, make_counters
+from tests.sshkit import _no_agent, trust, values  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD_VAR = "PYSCALER_TEST_SSH_PASSWORD"
+PASSWORD_VAR = "PYSCALER_SECRET_TEST_SSH_PASSWORD"
 PASSWORD_REF = f"env:{PASSWORD_VAR}"
 
 

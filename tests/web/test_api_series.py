@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from apps.monitoring import collection, series
 from apps.monitoring.samples import Sample, SeriesRef, floor_stamp
-from pyscaler.localservers.memcached import MemcachedServer
+from devservers.memcached import MemcachedServer
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from apps.actions.models import Action
 from apps.control.models import Cluster, Execution, Node, Trigger, TriggerAction
 from apps.monitoring.jmx.models import JVM, JMXCounter
 from apps.monitoring.samples import SeriesRef
-from pyscaler.localservers.jvm import DEMO_MBEAN
-from pyscaler.localservers.util import REPO_ROOT, require_binary
+from devservers.jvm import DEMO_MBEAN
+from devservers.util import REPO_ROOT, require_binary
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -224,7 +224,7 @@ def test_fired_action_reaches_succeeded_without_reloading(page, shop, operator_u
     cluster, nodes, _, _, mail = shop
     _login(page, "oscar", "oscar-pw-1234")
     page.goto(f"/clusters/{cluster.name}/")
-    page.click(f'tr[data-action="notify-ops"] a.button')
+    page.click('tr[data-action="notify-ops"] a.button')
     page.wait_for_selector("text=Fire action notify-ops?")
     assert "notify-ops (Email" in page.text_content("ol.plan")
     page.select_option("select[name=target_node]", label="shop-1")

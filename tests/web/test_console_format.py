@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.control.templatetags.console_tags import pairs, percent, seconds, value
+from apps.web.templatetags.console_tags import pairs, percent, seconds, value
 
 
 @pytest.mark.parametrize(("number", "text"), [

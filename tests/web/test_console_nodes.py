@@ -8,8 +8,8 @@ import pytest
 from apps.control.chain import run_inline
 from apps.control.choices import ExecutionStatus, NodeState
 from apps.control.models import Execution, Node
-from tests.ec2kit import make_action, make_ec2_cluster, state_of
-from tests.actions.test_action_ec2_remove import nodes_in_moto
+from tests.ec2kit import state_of
+from tests.factories import make_action, make_ec2_cluster, nodes_in_moto
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ def ec2_cluster(moto):
 
 def test_deploy_a_node_now(operator_client, operator_user, ec2_cluster, moto, settings):
     settings.AWS_WAITER_DELAY_S = 0.2
-    deploy = make_action(ec2_cluster, "deploy_ec2_node", wait_running_s=60)
+    deploy = make_action(ec2_cluster, "deploy_ec2_node", {"wait_running_s": 60}, timeout_s=120)
     page = operator_client.get("/clusters/fleet/").content.decode()
     assert "Deploy a node now…" in page
     confirm = operator_client.get(f"/clusters/fleet/actions/{deploy.pk}/fire/").content.decode()
@@ -41,8 +41,9 @@ def test_deploy_a_node_now(operator_client, operator_user, ec2_cluster, moto, se
 def test_remove_a_chosen_node(operator_client, ec2_cluster, moto, settings):
     settings.AWS_WAITER_DELAY_S = 0.2
     first, chosen, last = nodes_in_moto(moto, ec2_cluster, 3)
-    remove = make_action(ec2_cluster, "remove_ec2_node", choose="breaching", wait_terminated_s=60)
-    make_action(ec2_cluster, "remove_ec2_node", choose="newest")  # offers no per-node button
+    remove = make_action(ec2_cluster, "remove_ec2_node", {"choose": "breaching", "wait_terminated_s": 60},
+                         timeout_s=120)
+    make_action(ec2_cluster, "remove_ec2_node", {"choose": "newest"}, timeout_s=120)  # offers no per-node button
 
     page = operator_client.get("/clusters/fleet/").content.decode()
     link = f"/clusters/fleet/actions/{remove.pk}/fire/?target_node={chosen.pk}"
@@ -62,7 +63,7 @@ def test_remove_a_chosen_node(operator_client, ec2_cluster, moto, settings):
 
 
 def test_a_newest_node_removal_says_the_target_does_not_choose(operator_client, ec2_cluster, moto):
-    remove = make_action(ec2_cluster, "remove_ec2_node", choose="newest", count=2)
+    remove = make_action(ec2_cluster, "remove_ec2_node", {"choose": "newest", "count": 2}, timeout_s=120)
     confirm = operator_client.get(f"/clusters/fleet/actions/{remove.pk}/fire/").content.decode()
     assert "removes the newest PyScaler-launched node(s), 2 at most" in confirm
     assert "the target node does not choose which" in confirm

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from pyscaler.health import CHECK_TIMEOUT_S
-from pyscaler.localservers.util import free_port
+from devservers.util import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 

@@ -13,7 +13,7 @@ from apps.control import executions
 from apps.control.evaluator import evaluate
 from apps.monitoring import collection
 from apps.monitoring.samples import CollectionError, Sample, SeriesRef, floor_stamp
-from pyscaler.localservers.util import require_binary
+from devservers.util import require_binary
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,7 @@ def test_newest_samples_health_and_executions_pass_promtool(client, metrics_on, 
 
 
 def test_memcached_down_shows_as_store_down_not_as_zeros(client, metrics_on, console_world, settings):
-    from pyscaler.localservers.memcached import MemcachedServer
+    from devservers.memcached import MemcachedServer
 
     settings.MEMCACHED_SERVERS = [MemcachedServer().address]  # nothing listens there
     got = _samples(_scrape(client))

@@ -9,7 +9,6 @@ private attribute pytest 9 no longer has.
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 import schemathesis
@@ -52,7 +51,6 @@ def test_api_matches_its_openapi_description(wsgi_app, admin_user_in_group, cons
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
     calls: dict[str, int] = {}
-    started = time.monotonic()
     for operation in operations:
         label = f"{operation.method.upper()} {operation.path}"
 
@@ -67,4 +65,3 @@ def test_api_matches_its_openapi_description(wsgi_app, admin_user_in_group, cons
 
         check()
     assert all(calls.get(f"{o.method.upper()} {o.path}") for o in operations), calls
-    assert time.monotonic() - started < 60

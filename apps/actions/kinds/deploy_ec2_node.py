@@ -1,7 +1,7 @@
 """DeployEc2Node: grow a cluster by launching EC2 instances.
 
 Order of work, each part safe to redo when the step is redelivered:
-reserve room under the cluster's bounds (a lock, apps/actions/bounds.py) ->
+reserve room under the cluster's bounds (a lock, apps/control/sizing.py) ->
 find instances an earlier delivery launched (by tag) or launch the missing
 ones -> wait until running (bounded) -> register with the load balancer ->
 turn the reserved slots into running Nodes. A failure after launching rolls
@@ -13,13 +13,19 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from apps.control.models import Node
+from apps.control import sizing
 
-from .. import aws, bounds, ec2, load_balancer
+from .. import aws, ec2, load_balancer
 from ..choices import ActionKindChoice
-from ..context import StepContext, StepResult
+from ..contract import (
+    FIRE_PERMISSION,
+    MANAGE_NODES_PERMISSION,
+    ActionError,
+    ActionKind,
+    StepContext,
+    StepResult,
+)
 from ..registry import register
-from .base import ActionError, ActionKind
 
 DEFAULT_WAIT_S = 300
 #: Seconds of the step's time kept for rolling back after a failed wait.
@@ -33,6 +39,10 @@ class DeployEc2Node(ActionKind):
 
     kind = ActionKindChoice.DEPLOY_EC2_NODE
     label = "DeployEc2Node"
+    sets_target_node = True
+    changes_cluster_size = True
+    fire_permissions = (FIRE_PERMISSION, MANAGE_NODES_PERMISSION)
+    fire_label = "Deploy a node now…"
 
     class Params(forms.Form):
         count = forms.IntegerField(
@@ -46,6 +56,12 @@ class DeployEc2Node(ActionKind):
             required=False, min_value=1, max_value=3600,
             help_text="how long to wait for 'running' (default 300)",
         )
+
+    @classmethod
+    def describe_step(cls, action) -> str:
+        c = action.cluster
+        return (f"launches {action.params.get('count') or 1} EC2 node(s), at most {c.max_step_size} at once "
+                f"and never past the cluster's max size {c.max_size}")
 
     @classmethod
     def check_cluster(cls, params, cluster) -> None:
@@ -77,15 +93,15 @@ class DeployEc2Node(ActionKind):
         # What an earlier delivery of this same step already did.
         tagged = ec2.step_instances(ec2_client, cluster.name, ctx.step_id)
         live = [i for i in tagged if i.live]
-        known = {n.ec2_instance_id: n for n in Node.objects.filter(ec2_instance_id__in=[i.id for i in live])}
+        known = sizing.nodes_by_instance(i.id for i in live)
         if live and len(known) == len(live):
             ctx.log(f"an earlier delivery of this step deployed {', '.join(sorted(known))}; not launching again")
             if balancer is not None:
                 balancer.register([i.id for i in live])  # idempotent: make sure it got that far
             return self._result([known[i.id] for i in live], balancer, resumed=True)
 
-        reservation = bounds.reserve_slots(
-            cluster, self.params.get("count") or 1, ctx.step_id, at_least=len(live)
+        reservation = sizing.reserve_slots(
+            cluster, self.params.get("count") or 1, ctx.step_id, at_least=len(live), actor=self.label
         )
         slots = reservation.slots
         if reservation.capped_by:
@@ -111,7 +127,7 @@ class DeployEc2Node(ActionKind):
                 registered = True  # from here on, a rollback deregisters first
                 balancer.register(ids)
                 ctx.log(f"registered {', '.join(ids)} with {balancer.label}")
-            nodes = bounds.fill_slots(slots, [self._launched(i, ctx) for i in instances])
+            nodes = sizing.fill_slots(slots, [self._launched(i, ctx) for i in instances])
         except BaseException as exc:
             self._roll_back(ctx, ec2_client, balancer if registered else None, slots,
                             [i.id for i in instances], exc)
@@ -121,7 +137,7 @@ class DeployEc2Node(ActionKind):
     # -- helpers --------------------------------------------------------------
 
     @staticmethod
-    def _launched(instance: ec2.Instance, ctx: StepContext) -> bounds.Launched:
+    def _launched(instance: ec2.Instance, ctx: StepContext) -> sizing.Launched:
         override = settings.NODE_ADDRESS_OVERRIDE.get(instance.id) or settings.NODE_ADDRESS_OVERRIDE.get("*")
         if override:
             host, port = override
@@ -129,8 +145,8 @@ class DeployEc2Node(ActionKind):
                 f"{instance.id}: address {instance.address} replaced by {host}:{port or 'default port'} "
                 f"(NODE_ADDRESS_OVERRIDE, a test/demo setting)"
             )
-            return bounds.Launched(instance.id, host, port)
-        return bounds.Launched(instance.id, instance.address)
+            return sizing.Launched(instance.id, host, port)
+        return sizing.Launched(instance.id, instance.address)
 
     @staticmethod
     def _roll_back(ctx, ec2_client, balancer, slots, instance_ids: list[str], exc: BaseException) -> None:
@@ -147,22 +163,22 @@ class DeployEc2Node(ActionKind):
             try:
                 ec2.terminate(ec2_client, instance_ids)
                 notes.append(f"terminated {', '.join(instance_ids)}")
-                bounds.release_slots(slots)
+                sizing.release_slots(slots)
             except Exception as cleanup_exc:  # the original error stays the one raised
-                bounds.record_unterminated(slots, instance_ids)
+                sizing.record_unterminated(slots, instance_ids)
                 notes.append(
                     f"COULD NOT TERMINATE {', '.join(instance_ids)} ({cleanup_exc}); they are kept as pending "
                     f"nodes of cluster {ctx.cluster.name!r}: terminate them by hand"
                 )
         else:
-            bounds.release_slots(slots)
+            sizing.release_slots(slots)
         if notes:
             ctx.log("rolled back: " + "; ".join(notes))
             if isinstance(exc, ActionError):
                 exc.args = (f"{exc.args[0]} (rolled back: {'; '.join(notes)})",)
 
     @staticmethod
-    def _result(nodes: list[Node], balancer, capped_by: str = "", resumed: bool = False) -> StepResult:
+    def _result(nodes: list, balancer, capped_by: str = "", resumed: bool = False) -> StepResult:
         ids = [n.ec2_instance_id for n in nodes]
         where = f", registered with {balancer.label}" if balancer is not None else ", no load balancer configured"
         summary = f"deployed {', '.join(f'{n.name} ({n.address})' for n in nodes)}{where}"

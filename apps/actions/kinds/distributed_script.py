@@ -9,9 +9,8 @@ from django.core.exceptions import ValidationError
 from django.utils.module_loading import import_string
 
 from ..choices import ActionKindChoice
-from ..context import StepContext, StepResult
+from ..contract import ActionError, ActionKind, StepContext, StepResult
 from ..registry import register
-from .base import ActionError, ActionKind
 from .fields import StringListField
 
 #: Bytes of each node's output kept in the step's output.
@@ -98,24 +97,9 @@ class DistributedScript(ActionKind):
         )
 
     def _nodes(self, cluster):
-        from apps.control.choices import NodeState
+        from apps.control import sizing
 
-        names = self.params.get("nodes") or []
-        if not names:
-            running = cluster.nodes.filter(state=NodeState.RUNNING)
-            nodes = list(running.select_related("cluster").order_by("name"))
-            if not nodes:
-                raise ActionError(f"cluster {cluster.name} has no running node to run on")
-            return nodes
-        found = {n.name: n for n in cluster.nodes.filter(name__in=names).select_related("cluster")}
-        missing = [name for name in names if name not in found]
-        if missing:
-            raise ActionError(f"nodes not in cluster {cluster.name}: {', '.join(missing)}")
-        not_running = [name for name in names if found[name].state != NodeState.RUNNING]
-        if not_running:
-            states = ", ".join(f"{n} ({found[n].state})" for n in not_running)
-            raise ActionError(f"nodes not running: {states}")
-        return [found[name] for name in names]
+        return sizing.running_nodes(cluster, self.params.get("nodes") or [])
 
 
 @dataclass

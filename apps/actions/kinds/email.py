@@ -10,9 +10,8 @@ from django.template import Context, Engine
 from django.utils import timezone
 
 from ..choices import ActionKindChoice
-from ..context import StepContext, StepResult
+from ..contract import ActionError, ActionKind, StepContext, StepResult
 from ..registry import register
-from .base import ActionError, ActionKind
 from .fields import EmailListField, TemplateField
 
 # Plain text mail: no HTML escaping of values such as node names or commands.
@@ -41,6 +40,11 @@ class Email(ActionKind):
             help_text="template, e.g. 'PyScaler: {{ trigger }} fired on {{ cluster }}'",
         )
         body = TemplateField(required=False, strip=False, help_text="template of the message body")
+
+    @classmethod
+    def describe_step(cls, action) -> str:
+        to = action.params.get("to") or []
+        return f"sends an e-mail to {', '.join(to) if isinstance(to, list) else to}"
 
     @classmethod
     def state_for_resume(cls, state: dict[str, Any]) -> dict[str, Any]:
@@ -82,11 +86,10 @@ class Email(ActionKind):
 def template_context(ctx: StepContext) -> dict[str, Any]:
     """What subject and body templates see: the chain's data (reasons and
     what earlier steps added) plus the objects it refers to."""
-    from apps.control.models import Node
+    from apps.control import sizing
 
     data = dict(ctx.data)
-    new_ids = [i for i in data.get("deployed_node_ids") or [] if isinstance(i, int)]
-    new_nodes = list(Node.objects.filter(pk__in=new_ids).order_by("pk")) if new_ids else []
+    new_nodes = sizing.nodes_by_ids(data.get("deployed_node_ids") or [])
     return {
         **data,
         "data": data,

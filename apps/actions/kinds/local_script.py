@@ -1,9 +1,8 @@
 from django import forms
 
 from ..choices import ActionKindChoice
-from ..context import StepContext, StepResult
+from ..contract import ActionError, ActionKind, StepContext, StepResult
 from ..registry import register
-from .base import ActionError, ActionKind
 
 #: Bytes of a script's output kept (the tail; the end says why it failed).
 OUTPUT_LIMIT = 32 * 1024

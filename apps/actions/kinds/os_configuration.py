@@ -16,9 +16,8 @@ from django.core.exceptions import ValidationError
 
 from .. import puppet_apply, ssh_exec
 from ..choices import ActionKindChoice
-from ..context import StepContext, StepResult
+from ..contract import ActionError, ActionKind, StepContext, StepResult
 from ..registry import register
-from .base import ActionError, ActionKind
 
 DEFAULT_MANIFEST = "manifests/jvm_node.pp"
 #: Lines of Puppet's output quoted in a failed step's error.

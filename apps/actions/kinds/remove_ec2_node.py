@@ -1,6 +1,6 @@
 """RemoveEc2Node: shrink a cluster by one (or more) nodes PyScaler launched.
 
-Order of work: claim the victims under the cluster lock (apps/actions/bounds.py:
+Order of work: claim the victims under the cluster lock (apps/control/sizing.py:
 never below min_size, never a protected node, only PyScaler's own nodes unless
 include_foreign) -> deregister from the load balancer (waiting, bounded, for
 its draining) -> terminate -> wait until terminated (bounded) -> mark the Nodes
@@ -13,14 +13,19 @@ from __future__ import annotations
 
 from django import forms
 
-from apps.control.choices import NodeState
-from apps.control.models import Node
+from apps.control import sizing
 
-from .. import aws, bounds, ec2, load_balancer
+from .. import aws, ec2, load_balancer
 from ..choices import ActionKindChoice
-from ..context import StepContext, StepResult
+from ..contract import (
+    FIRE_PERMISSION,
+    MANAGE_NODES_PERMISSION,
+    ActionError,
+    ActionKind,
+    StepContext,
+    StepResult,
+)
 from ..registry import register
-from .base import ActionError, ActionKind
 
 DEFAULT_WAIT_S = 300
 
@@ -32,6 +37,9 @@ class RemoveEc2Node(ActionKind):
 
     kind = ActionKindChoice.REMOVE_EC2_NODE
     label = "RemoveEc2Node"
+    changes_cluster_size = True
+    fire_permissions = (FIRE_PERMISSION, MANAGE_NODES_PERMISSION)
+    fire_label = "Remove a node…"
 
     class Params(forms.Form):
         count = forms.IntegerField(
@@ -51,21 +59,36 @@ class RemoveEc2Node(ActionKind):
             help_text="how long to wait for 'terminated' (default 300)",
         )
 
+    @classmethod
+    def removes_target(cls, action) -> bool:
+        return action.params.get("choose") == "breaching"
+
+    @classmethod
+    def describe_step(cls, action) -> str:
+        c = action.cluster
+        bounds = f"never below min size {c.min_size}, never a protected node"
+        if cls.removes_target(action):
+            return f"removes the target node ({bounds})"
+        who = "any" if action.params.get("include_foreign") else "PyScaler-launched"
+        return (f"removes the {action.params.get('choose') or 'newest'} {who} node(s), "
+                f"{action.params.get('count') or 1} at most ({bounds}); the target node does not choose which")
+
     def run(self, ctx: StepContext) -> StepResult:
         cluster = ctx.cluster
         nodes = self._resume(ctx)
         if nodes is None:
-            nodes = bounds.claim_for_removal(
+            nodes = sizing.claim_for_removal(
                 cluster,
                 count=self.params.get("count") or 1,
                 choose=self.params.get("choose") or "newest",
                 node_id=self._breaching_node_id(ctx),
                 include_foreign=bool(self.params.get("include_foreign")),
                 on_claim=lambda claimed: ctx.checkpoint(removing_node_ids=[n.pk for n in claimed]),
+                actor=self.label,
             )
         names = ", ".join(n.name for n in nodes)
         ctx.log(f"removing {names}")
-        live = [n for n in nodes if n.state != NodeState.TERMINATED]
+        live = sizing.not_terminated(nodes)
         ids = [n.ec2_instance_id for n in live]
         if ids:
             ec2_client = aws.cluster_client("ec2", cluster)
@@ -83,14 +106,13 @@ class RemoveEc2Node(ActionKind):
             except ActionError as exc:
                 if not deregistered:
                     # Still in service: give the nodes back to the running set.
-                    Node.objects.filter(pk__in=[n.pk for n in live], state=NodeState.DRAINING).update(
-                        state=NodeState.RUNNING)
+                    sizing.return_to_service(live)
                     exc.args = (f"{exc.args[0]} ({names} left running)",)
                 else:
                     exc.args = (f"{exc.args[0]} ({names} left draining: out of the load balancer, "
                                 f"maybe still running; resume the step to finish)",)
                 raise
-            bounds.mark_terminated(live)
+            sizing.mark_terminated(live)
         return StepResult(
             summary=f"removed {names} (instances {', '.join(n.ec2_instance_id for n in nodes)} terminated)",
             data={
@@ -101,10 +123,10 @@ class RemoveEc2Node(ActionKind):
         )
 
     @staticmethod
-    def _resume(ctx: StepContext) -> list[Node] | None:
+    def _resume(ctx: StepContext) -> list | None:
         """The nodes an earlier delivery of this step claimed, if it did not finish them."""
         claimed = ctx.state.get("removing_node_ids") or []
-        nodes = list(Node.objects.filter(pk__in=claimed, state__in=[NodeState.DRAINING, NodeState.TERMINATED]))
+        nodes = sizing.claimed_nodes(claimed)
         if not nodes:
             return None
         ctx.log(f"resuming the removal of {', '.join(n.name for n in nodes)} claimed by an earlier attempt")
@@ -120,7 +142,7 @@ class RemoveEc2Node(ActionKind):
         if isinstance(node, int):
             return node
         if isinstance(node, str) and node:
-            found = Node.objects.filter(cluster=ctx.cluster, name=node).values_list("pk", flat=True).first()
+            found = sizing.node_id_by_name(ctx.cluster, node)
             if found is not None:
                 return found
         return ctx.target_node.pk if ctx.target_node is not None else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from apps.actions.models import Action
+from apps.actions import demo
 from apps.control.models import Cluster, Node, Trigger, TriggerAction
 from apps.monitoring.jmx.models import JVM, JMXCounter
 from apps.monitoring.ssh.models import SSHCounter
@@ -61,14 +61,7 @@ class Command(BaseCommand):
                           "composite_key": "used", "threshold": 512 * 1024 * 1024, "comparison": ">=",
                           "interval_s": opts["interval"], "unit": "bytes"},
             )
-        mail, _ = Action.objects.update_or_create(
-            cluster=cluster, name="notify-ops",
-            defaults={"kind": "email", "timeout_s": 60, "params": {
-                "to": [opts["mail_to"]],
-                "subject": "PyScaler: {{ trigger }} fired on {{ cluster }}",
-                "body": "Counter {{ counter }} on node {{ node }} breached: {{ values }}.\n",
-            }},
-        )
+        mail = demo.notify_ops(cluster, opts["mail_to"])
         trigger, _ = Trigger.objects.update_or_create(
             cluster=cluster, name="demo-high-load",
             defaults={"timing_minutes": 1, "cooldown_s": 300, "aggregation": "any",

@@ -1,1 +1,0 @@
-"""The monitoring half of the data API (/api/v1/): counter series."""

@@ -1,0 +1,205 @@
+"""API shapes of cluster and trigger status, executions and firing."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.control.choices import ExecutionStatus, NodeState, StepStatus
+from apps.control.models import Execution, ExecutionStep
+from apps.monitoring import sources
+from apps.web.status import ClusterStatus, TriggerRow
+
+
+# ---------------------------------------------------------------------------
+# Status
+# ---------------------------------------------------------------------------
+class NodeHealthSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["ok", "failing", "unknown", "paused"])
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    last_error_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField(allow_blank=True)
+    consecutive_failures = serializers.IntegerField()
+
+
+class NodeStatusSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+    state = serializers.ChoiceField(choices=NodeState.choices)
+    collection_enabled = serializers.BooleanField()
+    protected = serializers.BooleanField()
+    health = NodeHealthSerializer()
+
+
+class LatestValueSerializer(serializers.Serializer):
+    node_id = serializers.IntegerField()
+    value = serializers.FloatField(allow_null=True, help_text="null: no sample among the newest stamps.")
+    stamp = serializers.DateTimeField(allow_null=True)
+    breaching = serializers.BooleanField()
+    stale = serializers.BooleanField(help_text="The newest sample is older than three intervals (rounds were missed).")
+
+
+class CounterStatusSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=sources.kinds())
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    jvm = serializers.CharField(allow_null=True)
+    unit = serializers.CharField(allow_blank=True)
+    threshold = serializers.FloatField()
+    comparison = serializers.CharField()
+    interval_s = serializers.IntegerField()
+    enabled = serializers.BooleanField()
+    latest = LatestValueSerializer(many=True)
+
+
+class SeriesProgressSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    kind = serializers.CharField()
+    counter_id = serializers.IntegerField()
+    counter = serializers.CharField()
+    node_id = serializers.IntegerField(allow_null=True, help_text="null: a cluster aggregate.")
+    node = serializers.CharField(allow_null=True)
+    count = serializers.IntegerField(allow_null=True, help_text="Consecutive breaching samples; null: unknown.")
+    needed = serializers.IntegerField(help_text="Samples in a row that fire the trigger.")
+    progress = serializers.FloatField(allow_null=True)
+    latest_value = serializers.FloatField(allow_null=True)
+    latest_stamp = serializers.DateTimeField(allow_null=True)
+
+
+class TriggerStatusSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    cluster = serializers.CharField()
+    state = serializers.ChoiceField(choices=["ok", "breaching", "cooling down", "no data", "disabled"])
+    enabled = serializers.BooleanField()
+    dry_run = serializers.BooleanField()
+    timing_minutes = serializers.IntegerField()
+    cooldown_s = serializers.IntegerField()
+    cooldown_left_s = serializers.FloatField(allow_null=True)
+    last_fired_at = serializers.DateTimeField(allow_null=True)
+    progress = serializers.FloatField(allow_null=True, help_text="The highest series' progress towards firing (0-1).")
+    store_error = serializers.CharField(allow_null=True)
+    series = SeriesProgressSerializer(many=True)
+
+
+class ClusterStatusSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    size = serializers.IntegerField(help_text="Running nodes.")
+    min_size = serializers.IntegerField()
+    max_size = serializers.IntegerField()
+    nodes_up = serializers.IntegerField()
+    nodes_failing = serializers.IntegerField()
+    store_error = serializers.CharField(allow_blank=True)
+    nodes = NodeStatusSerializer(many=True)
+    counters = CounterStatusSerializer(many=True)
+    triggers = TriggerStatusSerializer(many=True)
+
+
+def trigger_payload(row: TriggerRow) -> dict:
+    t, s = row.trigger, row.status
+    return {
+        "id": t.pk, "name": t.name, "cluster": t.cluster.name, "state": row.state, "enabled": t.enabled,
+        "dry_run": t.dry_run, "timing_minutes": t.timing_minutes, "cooldown_s": t.cooldown_s,
+        "cooldown_left_s": s.cooldown_left_s if s else None,
+        "last_fired_at": t.last_fired_at if s is None else s.last_fired_at,
+        "progress": s.progress if s else None,
+        "store_error": (s.store_error if s else row.error) or None,
+        "series": [
+            {**{k: getattr(x, k) for k in ("label", "kind", "counter_id", "counter", "node_id", "node", "count",
+                                              "needed", "latest_value", "latest_stamp")},
+             "progress": x.progress}
+            for x in (s.series if s else [])
+        ],
+    }
+
+
+def cluster_payload(status: ClusterStatus) -> dict:
+    c = status.cluster
+    return {
+        "name": c.name, "description": c.description, "size": status.size, "min_size": c.min_size,
+        "max_size": c.max_size, "nodes_up": status.nodes_up, "nodes_failing": status.nodes_failing,
+        "store_error": status.store_error,
+        "nodes": [
+            {"id": n.pk, "name": n.name, "address": n.address, "state": n.state,
+             "collection_enabled": n.collection_enabled, "protected": n.protected,
+             "health": vars(status.health[n.pk])}
+            for n in status.nodes
+        ],
+        "counters": [
+            {"kind": row.kind.name, "id": row.counter.pk, "name": row.counter.name,
+             "jvm": row.kind.endpoint_name(row.counter), "unit": row.counter.unit,
+             "threshold": row.counter.threshold, "comparison": row.counter.comparison,
+             "interval_s": row.counter.interval_s, "enabled": row.counter.enabled,
+             "latest": [{"node_id": node_id, **vars(cell)} for node_id, cell in row.latest.items()]}
+            for row in status.counters
+        ],
+        "triggers": [trigger_payload(t) for t in status.triggers],
+    }
+
+
+# ---------------------------------------------------------------------------
+# Executions
+# ---------------------------------------------------------------------------
+class ExecutionStepSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=StepStatus.choices)
+    duration_s = serializers.FloatField(allow_null=True)
+
+    class Meta:
+        model = ExecutionStep
+        fields = ["position", "action_name", "kind", "params", "timeout_s", "status", "started", "finished",
+                  "duration_s", "attempts", "output", "error"]
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    trigger = serializers.SerializerMethodField()
+    action = serializers.SerializerMethodField()
+    fired_by_user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    status = serializers.ChoiceField(choices=ExecutionStatus.choices)
+    duration_s = serializers.FloatField(allow_null=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Execution
+        fields = ["id", "url", "cluster", "trigger", "action", "automatic", "fired_by", "fired_by_user",
+                  "target_node_name", "status", "created", "started", "finished", "duration_s", "size_before",
+                  "size_after"]
+
+    def get_trigger(self, obj) -> str | None:
+        return obj.trigger.name if obj.trigger_id else None
+
+    def get_action(self, obj) -> str | None:
+        return obj.action.name if obj.action_id else None
+
+    def get_url(self, obj) -> str:
+        return f"/api/v1/executions/{obj.pk}"
+
+
+class ExecutionDetailSerializer(ExecutionSerializer):
+    steps = ExecutionStepSerializer(many=True, read_only=True)
+
+    class Meta(ExecutionSerializer.Meta):
+        fields = ExecutionSerializer.Meta.fields + ["reasons", "log", "steps"]
+
+
+# ---------------------------------------------------------------------------
+# Firing
+# ---------------------------------------------------------------------------
+class FireRequestSerializer(serializers.Serializer):
+    target_node = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=999_999_999_999_999_999,
+        help_text="Id of the node the chain acts on (needed by LocalScript, OSConfiguration, "
+                  "RemoveEc2Node choose=breaching); must be in the cluster.",
+    )
+
+
+class CollectionRequestSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(help_text="true: collect from the node; false: pause collection.")
+
+
+class NodeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    cluster = serializers.CharField()
+    state = serializers.CharField()
+    collection_enabled = serializers.BooleanField()

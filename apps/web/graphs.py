@@ -1,0 +1,36 @@
+"""The counter graph page (/graphs/<kind>/<id>/)."""
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from apps.monitoring import series as svc
+from apps.web.access import console_context, console_page
+
+
+@console_page()
+def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
+    """One line per node, live: the page draws what /api/v1/series returns
+    (static/monitoring/graph.js), so the graph and the API cannot disagree."""
+    try:
+        counter_kind = svc.counter_kind(kind)
+        counter = svc.get_counter(counter_kind, counter_id)
+    except svc.SeriesQueryError as exc:
+        raise Http404(exc.message) from None
+    cluster = counter_kind.cluster(counter)
+    nodes = svc.nodes_for(cluster.pk, None)
+    selected = request.GET.get("range") if request.GET.get("range") in svc.RANGES else svc.DEFAULT_RANGE
+    return render(request, "monitoring/graph.html", {
+        **console_context(request),
+        "kind": counter_kind, "counter": counter, "cluster": cluster, "nodes": nodes,
+        "endpoint": counter_kind.endpoint_name(counter), "definition": counter_kind.describe(counter),
+        "ranges": list(svc.RANGES), "selected_range": selected,
+        "graph_config": {
+            "api": reverse("api-series"), "kind": kind, "counter": counter.pk, "range": selected,
+            "threshold": counter.threshold, "comparison": counter.comparison, "unit": counter.unit,
+            # Poll about once per new sample, but not more often than every 2 s.
+            "refreshMs": max(2000, min(counter.interval_s * 1000, 15000)),
+        },
+    })
+

@@ -1,0 +1,155 @@
+"""What the overview, the cluster page and the status API show: each
+cluster's size against its bounds, its nodes' collection health, the newest
+sample of every counter on every node, and its triggers' breach progress.
+
+Reads the database (a handful of queries per cluster) and memcached (one
+``get_many`` for all latest samples, one per trigger for its breach state).
+memcached being down is shown as such, never as zeros.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from apps.control.choices import NodeState
+from apps.control.models import Cluster, Node, Trigger
+from apps.control.trigger_status import TriggerStatus, trigger_status
+from apps.monitoring import series as series_svc
+from apps.monitoring.choices import breaches
+from apps.monitoring.health import NodeHealth
+
+
+@dataclass
+class LatestValue:
+    value: float | None
+    stamp: datetime | None
+    breaching: bool = False
+    stale: bool = False  # older than STALE_AFTER_INTERVALS intervals: rounds were missed
+
+
+@dataclass
+class CounterRow:
+    kind: series_svc.CounterKind
+    counter: Any
+    latest: dict[int, LatestValue]  # node id -> newest sample
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind.name}-{self.counter.pk}"
+
+
+@dataclass
+class TriggerRow:
+    trigger: Trigger
+    status: TriggerStatus | None
+    error: str = ""
+
+    @property
+    def state(self) -> str:
+        t, s = self.trigger, self.status
+        if not t.enabled:
+            return "disabled"
+        if s is None or s.store_error:
+            return "no data"
+        if s.cooldown_left_s > 0:
+            return "cooling down"
+        if s.progress:
+            return "breaching"
+        if all(x.no_data for x in s.series) and s.series:
+            return "no data"
+        return "ok"
+
+
+@dataclass
+class ClusterStatus:
+    cluster: Cluster
+    nodes: list[Node]
+    health: dict[int, NodeHealth]
+    counters: list[CounterRow]
+    triggers: list[TriggerRow]
+    store_error: str = ""
+    at: datetime = field(default_factory=timezone.now)
+
+    @property
+    def size(self) -> int:
+        return sum(1 for n in self.nodes if n.state == NodeState.RUNNING)
+
+    @property
+    def nodes_up(self) -> int:
+        return sum(1 for n in self.nodes if self.health[n.pk].state == "ok")
+
+    @property
+    def nodes_failing(self) -> int:
+        return sum(1 for n in self.nodes if self.health[n.pk].state == "failing")
+
+    @property
+    def size_state(self) -> str:
+        c = self.cluster
+        if self.size < c.min_size:
+            return "below min"
+        if self.size > c.max_size:
+            return "above max"
+        return "within bounds"
+
+
+def node_health(nodes: list[Node]) -> dict[int, NodeHealth]:
+    """Collection health (apps.monitoring.health) summed up per node: the
+    worst of its endpoints (SSH, each JVM) and series."""
+    from apps.monitoring.health import get_health
+
+    report = get_health([n.pk for n in nodes])
+    return {node.pk: NodeHealth.of(report[node.pk], paused=not node.collection_enabled
+                                   or node.state != NodeState.RUNNING) for node in nodes}
+
+
+def _latest(counters: list[tuple[series_svc.CounterKind, Any]], nodes: list[Node], store, now: datetime
+            ) -> tuple[list[CounterRow], str]:
+    pairs = [(kind.series(c, n.pk), c.interval_s) for kind, c in counters for n in nodes]
+    error = ""
+    try:
+        latest = series_svc.latest_samples(pairs, now=now, store=store)
+    except series_svc.store_errors() as exc:
+        latest, error = {}, f"sample store unavailable: {exc}"
+    rows = []
+    for kind, counter in counters:
+        cells = {}
+        for node in nodes:
+            hit = latest.get(kind.series(counter, node.pk))
+            if hit is None:
+                cells[node.pk] = LatestValue(None, None)
+            else:
+                stamp, value = hit
+                stale = (now - stamp).total_seconds() > series_svc.STALE_AFTER_INTERVALS * counter.interval_s
+                cells[node.pk] = LatestValue(value, stamp, breaches(value, counter.comparison, counter.threshold),
+                                             stale)
+        rows.append(CounterRow(kind, counter, cells))
+    return rows, error
+
+
+def trigger_row(trigger: Trigger, *, store=None, now: datetime | None = None) -> TriggerRow:
+    try:
+        return TriggerRow(trigger, trigger_status(trigger, store=store or series_svc.default_store(), now=now))
+    except series_svc.store_errors() as exc:  # trigger_status reports these itself; be safe
+        return TriggerRow(trigger, None, str(exc))
+
+
+def _trigger_rows(cluster: Cluster, store, now: datetime) -> list[TriggerRow]:
+    return [trigger_row(t, store=store, now=now) for t in cluster.triggers.select_related("cluster").order_by("name")]
+
+
+def cluster_status(cluster: Cluster, *, store=None, now: datetime | None = None) -> ClusterStatus:
+    now = now or timezone.now()
+    store = store or series_svc.default_store()
+    nodes = list(cluster.nodes.exclude(state=NodeState.TERMINATED).order_by("name"))
+    counters = series_svc.counters_of_cluster(cluster.pk)
+    rows, error = _latest(counters, nodes, store, now)
+    return ClusterStatus(cluster, nodes, node_health(nodes), rows, _trigger_rows(cluster, store, now), error, now)
+
+
+def overview(*, store=None, now: datetime | None = None) -> list[ClusterStatus]:
+    now = now or timezone.now()
+    store = store or series_svc.default_store()
+    return [cluster_status(c, store=store, now=now) for c in Cluster.objects.order_by("name")]
