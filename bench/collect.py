@@ -3,10 +3,10 @@
 in the same run, on the same machine, against the same real servers.
 
 SSH (N loopback sshd "nodes" × K counters, external commands):
-  pyscaler     apps.monitoring.collection.collect_plan — the code the collect
-               task runs on the plan the dispatcher sends — storing into two
-               memcached servers (the dispatcher's planning, once per tick for
-               all batches, is timed apart: dispatch_plan_ms)
+  pyscaler     apps.monitoring.collection.collect_message — the code the
+               collect task runs on the message the dispatcher sends — storing
+               into two memcached servers (the dispatcher's making of messages,
+               once per tick for all batches, is timed apart: dispatch_plan_ms)
   rawshell     the floor: one persistent paramiko channel per node running
                /bin/sh, the same commands written on stdin, outputs read back,
                every node free-running in a thread of its own
@@ -252,20 +252,18 @@ def configure(servers, commands, jvm_port: int | None):
 
 
 def bench_pyscaler_ssh(nodes, counters, seconds) -> float:
-    """The collect task's work (collect_plan) on the plan a dispatcher sends
-    each tick; the dispatcher's own planning, once per tick for all batches,
-    is bench_dispatch_plan."""
-    from apps.monitoring.collection import collect_plan
-    from apps.monitoring.plan import make_plans
-    from apps.monitoring.scheduling import NodeWork
+    """The collect task's work (collect_message) on the message a dispatcher
+    sends each tick; the dispatcher's own making of messages, once per tick
+    for all batches, is bench_dispatch_plan."""
+    from apps.monitoring.collection import NodeWork, collect_message, make_messages
 
-    [plan] = make_plans([[NodeWork(n.id, [c.id for c in counters], []) for n in nodes]])
-    collect_plan(plan, datetime.now(timezone.utc))  # connect once, as a warm worker has
+    [message] = make_messages([[NodeWork(n.id, {"ssh": [c.id for c in counters]}) for n in nodes]])
+    collect_message(message, datetime.now(timezone.utc))  # connect once, as a warm worker has
     samples = 0
 
     def body():
         nonlocal samples
-        report = collect_plan(plan, datetime.now(timezone.utc))
+        report = collect_message(message, datetime.now(timezone.utc))
         if report.errors:
             raise SystemExit(f"collection errors during the benchmark: {report.as_dict()}")
         samples += report.samples
@@ -276,12 +274,11 @@ def bench_pyscaler_ssh(nodes, counters, seconds) -> float:
 
 
 def bench_dispatch_plan(nodes, counters, seconds: float = 1.0) -> float:
-    """Milliseconds the dispatcher spends planning one tick of these nodes."""
-    from apps.monitoring.plan import make_plans
-    from apps.monitoring.scheduling import NodeWork
+    """Milliseconds the dispatcher spends making one tick's messages for these nodes."""
+    from apps.monitoring.collection import NodeWork, make_messages
 
-    work = [NodeWork(n.id, [c.id for c in counters], []) for n in nodes]
-    done, elapsed = run_for(seconds, lambda: len(make_plans([work])))
+    work = [NodeWork(n.id, {"ssh": [c.id for c in counters]}) for n in nodes]
+    done, elapsed = run_for(seconds, lambda: len(make_messages([work])))
     return elapsed / done * 1000
 
 

@@ -32,3 +32,7 @@ from pyscaler.settings import *  # noqa: E402,F401,F403
 
 # Users are created by many tests; a slow hasher only costs time there.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The test-only third counter source (tests/monitoring/constant): its
+# registration, the one place that names it.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.monitoring.constant"]  # noqa: F405

@@ -3,8 +3,8 @@
 One call of :func:`evaluate` handles every enabled trigger:
 
 1. load the triggers with their enabled counters and the clusters' running
-   nodes with collection enabled (four queries, whatever the number of
-   triggers);
+   nodes with collection enabled (one query, one per counter source and one
+   for the nodes, whatever the number of triggers: trigger_series.py);
 2. read every state key and the newest ``PREFETCH_STAMPS`` sample keys of
    every series in one batched ``get_many``. A series whose state is lost or
    older than that window (first run, memcached restart, evaluator stopped
@@ -14,14 +14,9 @@ One call of :func:`evaluate` handles every enabled trigger:
    ``set_many``.
 
 Where the state lives
-    ``<seed count key>`` for a trigger that looks at each node on its own
-    (``ssh_sshcounter.<nodeId>.<counterId>``,
-    ``jmx_jmxcounter.<nodeId>.<jvmId>.<counterId>``), and for an aggregating
-    trigger (avg/max) a cluster-level key: ``ssh_sshcounter.cluster<clusterId>.<counterId>``
-    and ``jmx_jmxcounter.cluster<clusterId>.<jvmId>.<counterId>``. Node ids are
-    integers, so ``cluster<id>`` never collides with a node key, and the key has
-    no trailing stamp, so it never collides with a sample key. The value holds
-    one entry per trigger using the series (``breach.encode_states``).
+    Under each series' count key (or a cluster-level key for avg/max
+    triggers): see trigger_series.py, which builds the plans of what to read
+    and count from the configuration through the counter-source registry.
 
 One firing, even with several evaluators
     The claim is a conditional UPDATE of ``Trigger.last_fired_at`` that must
@@ -72,24 +67,34 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from apps.monitoring.jmx.models import JMXCounter
-from apps.monitoring.samples import KIND_PREFIX, SeriesRef, floor_stamp, format_stamp, stamps_between
-from apps.monitoring.ssh.models import SSHCounter
+from apps.monitoring.samples import stamps_between
 
 from . import breach
 from .breach import BreachState
-from .choices import Aggregation, NodeState
-from .models import Node, Trigger
+from .models import Trigger
+from .trigger_series import (  # noqa: F401 - cluster_count_key: the state key, for callers of the evaluator
+    SeriesPlan,
+    StampGrid,
+    Store,
+    build_plans,
+    cluster_count_key,
+    default_store,
+    load_nodes,
+    load_triggers,
+    observations,
+    sample_keys,
+    store_errors,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -101,29 +106,7 @@ PREFETCH_STAMPS = 3
 # Most breaching values per series copied into a firing's reasons.
 REASON_VALUES = 20
 
-
-class Store(Protocol):
-    """What the evaluator needs of apps.monitoring.store.SampleStore."""
-
-    def get_many(self, keys: Iterable[str]) -> dict[str, Any]: ...
-
-    def set_many(self, mapping: dict[str, Any], expire: int = 0) -> Any: ...
-
-
 FireCallable = Callable[..., Any]
-
-
-def _store_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean "memcached is unreachable"."""
-    from apps.monitoring.store import StoreUnavailable
-
-    return (StoreUnavailable,)
-
-
-def _default_store() -> Store:
-    from apps.monitoring.store import SampleStore
-
-    return SampleStore.from_settings()
 
 
 def _default_fire() -> FireCallable:
@@ -134,177 +117,6 @@ def _default_fire() -> FireCallable:
 
 def grace_s() -> float:
     return float(getattr(settings, "EVALUATOR_GRACE_S", breach.DEFAULT_GRACE_S))
-
-
-def cluster_count_key(kind: str, cluster_id: int, counter_id: int, jvm_id: int | None = None) -> str:
-    """The state key of an aggregating trigger's cluster-level series."""
-    prefix = KIND_PREFIX[kind]
-    if kind == "jmx":
-        return f"{prefix}.cluster{cluster_id}.{jvm_id}.{counter_id}"
-    return f"{prefix}.cluster{cluster_id}.{counter_id}"
-
-
-# ---------------------------------------------------------------------------
-# Plans: what to read and count, built from the configuration
-# ---------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class CounterSpec:
-    kind: str
-    id: int
-    name: str
-    jvm_id: int | None
-    comparison: str
-    threshold: float
-    interval_s: int
-
-    @classmethod
-    def of(cls, counter: SSHCounter | JMXCounter) -> CounterSpec:
-        kind = "jmx" if isinstance(counter, JMXCounter) else "ssh"
-        return cls(kind, counter.pk, counter.name, getattr(counter, "jvm_id", None), counter.comparison,
-                   float(counter.threshold), int(counter.interval_s))
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """One node's series feeding a plan."""
-
-    base: str  # the seed's count key; sample keys are base + "." + stamp
-    node_id: int
-    node_name: str
-
-
-@dataclass(slots=True)
-class SeriesPlan:
-    """One series one trigger counts: a (node, counter), or a cluster aggregate."""
-
-    trigger: Trigger
-    counter: CounterSpec
-    key: str  # the state key
-    members: tuple[Member, ...]
-    needed: int
-    aggregation: str
-    node_id: int | None = None
-    node_name: str | None = None
-
-    @property
-    def label(self) -> str:
-        where = self.node_name if self.node_name is not None else f"cluster {self.aggregation}"
-        return f"{self.counter.name} on {where}"
-
-
-def load_triggers(trigger_ids: Sequence[int] | None = None, *, enabled_only: bool = True) -> list[Trigger]:
-    """Triggers with their enabled counters (three queries)."""
-    qs = Trigger.objects.select_related("cluster").prefetch_related(
-        Prefetch("ssh_counters", queryset=SSHCounter.objects.filter(enabled=True).order_by("pk")),
-        Prefetch("jmx_counters", queryset=JMXCounter.objects.filter(enabled=True).order_by("pk")),
-    ).order_by("pk")
-    if enabled_only:
-        qs = qs.filter(enabled=True)
-    if trigger_ids is not None:
-        qs = qs.filter(pk__in=trigger_ids)
-    return list(qs)
-
-
-def load_nodes(cluster_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
-    """Running nodes with collection on, by cluster: the nodes samples come from."""
-    nodes: dict[int, list[tuple[int, str]]] = {}
-    rows = Node.objects.filter(
-        cluster_id__in=set(cluster_ids), state=NodeState.RUNNING, collection_enabled=True
-    ).order_by("pk").values_list("pk", "cluster_id", "name")
-    for pk, cluster_id, name in rows:
-        nodes.setdefault(cluster_id, []).append((pk, name))
-    return nodes
-
-
-def build_plans(trigger: Trigger, nodes: list[tuple[int, str]]) -> list[SeriesPlan]:
-    counters = [CounterSpec.of(c) for c in (*trigger.ssh_counters.all(), *trigger.jmx_counters.all())]
-    plans: list[SeriesPlan] = []
-    aggregating = trigger.aggregation != Aggregation.ANY_NODE
-    for spec in counters:
-        needed = breach.samples_needed(trigger.timing_minutes, spec.interval_s)
-        members = tuple(
-            Member(SeriesRef(spec.kind, node_id, spec.id, spec.jvm_id).count_key, node_id, name)
-            for node_id, name in nodes
-        )
-        if aggregating:
-            if members:
-                key = cluster_count_key(spec.kind, trigger.cluster_id, spec.id, spec.jvm_id)
-                plans.append(SeriesPlan(trigger, spec, key, members, needed, trigger.aggregation))
-        else:
-            plans.extend(
-                SeriesPlan(trigger, spec, m.base, (m,), needed, trigger.aggregation, m.node_id, m.node_name)
-                for m in members
-            )
-    return plans
-
-
-# ---------------------------------------------------------------------------
-# Reading
-# ---------------------------------------------------------------------------
-class _Stamps:
-    """Stamp grids per interval, formatted once per evaluation (strftime per
-    key would dominate the CPU time at thousands of series)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-        self._text: dict[datetime, str] = {}
-        self._recent: dict[tuple[int, int], list[datetime]] = {}
-        self._between: dict[tuple[datetime, int], list[datetime]] = {}
-        self._newest: dict[int, datetime] = {}
-
-    def newest(self, interval_s: int) -> datetime:
-        newest = self._newest.get(interval_s)
-        if newest is None:
-            newest = self._newest[interval_s] = floor_stamp(self.now, interval_s)
-        return newest
-
-    def text(self, stamp: datetime) -> str:
-        text = self._text.get(stamp)
-        if text is None:
-            text = self._text[stamp] = format_stamp(stamp)
-        return text
-
-    def between(self, start: datetime, interval_s: int) -> list[datetime]:
-        """Stamps from ``start`` to the newest; most series share a start."""
-        stamps = self._between.get((start, interval_s))
-        if stamps is None:
-            stamps = self._between[(start, interval_s)] = stamps_between(start, self.newest(interval_s), interval_s)
-        return stamps
-
-    def recent(self, interval_s: int, count: int) -> list[datetime]:
-        """The ``count`` newest stamps of the grid, oldest first."""
-        stamps = self._recent.get((interval_s, count))
-        if stamps is None:
-            newest = self.newest(interval_s)
-            step = timedelta(seconds=interval_s)
-            stamps = self._recent[(interval_s, count)] = [newest - step * i for i in range(count - 1, -1, -1)]
-        return stamps
-
-
-def _observations(plan: SeriesPlan, stamps: list[datetime], values: dict[str, Any], grid: _Stamps,
-                  settled: datetime) -> list[tuple[datetime, float | None]]:
-    out: list[tuple[datetime, float | None]] = []
-    if plan.node_id is not None:
-        base = plan.members[0].base
-        for stamp in stamps:
-            out.append((stamp, breach.parse_value(values.get(f"{base}.{grid.text(stamp)}"))))
-        return out
-    for stamp in stamps:
-        text = grid.text(stamp)
-        node_values = [breach.parse_value(values.get(f"{m.base}.{text}")) for m in plan.members]
-        out.append((stamp, breach.aggregate(node_values, plan.aggregation, settled=stamp <= settled)))
-    return out
-
-
-def _text(raw: Any) -> str | None:
-    return raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
-
-
-def _sample_keys(plan: SeriesPlan, stamps: Iterable[datetime], grid: _Stamps) -> Iterable[str]:
-    for stamp in stamps:
-        text = grid.text(stamp)
-        for m in plan.members:
-            yield f"{m.base}.{text}"
 
 
 # ---------------------------------------------------------------------------
@@ -349,6 +161,38 @@ class EvaluationReport:
 # ---------------------------------------------------------------------------
 # The evaluator
 # ---------------------------------------------------------------------------
+@dataclass
+class _Run:
+    """One evaluation's working state, handed from phase to phase."""
+
+    now: datetime
+    report: EvaluationReport
+    triggers: list[Trigger]
+    plans: list[SeriesPlan]
+    grid: StampGrid
+    state_keys: list[str]
+    store_up: bool = True
+    values: dict[str, Any] = field(default_factory=dict)  # raw values read, by key
+    old_raw: dict[str, Any] = field(default_factory=dict)  # states as read, by key
+    old_states: dict[str, dict[int, BreachState]] = field(default_factory=dict)
+    starts: list[tuple[SeriesPlan, datetime, BreachState]] = field(default_factory=list)
+    new_states: dict[str, dict[int, BreachState]] = field(default_factory=dict)
+    reached: dict[int, list[tuple[SeriesPlan, BreachState]]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, now: datetime, trigger_ids: Sequence[int] | None) -> _Run:
+        """The triggers, their nodes and plans: a few queries, however many triggers."""
+        triggers = load_triggers(trigger_ids)
+        nodes = load_nodes(t.cluster_id for t in triggers)
+        plans = [p for t in triggers for p in build_plans(t, nodes.get(t.cluster_id, []))]
+        report = EvaluationReport(now=now, triggers=len(triggers), series=len(plans))
+        return cls(now, report, triggers, plans, StampGrid(now), list(dict.fromkeys(p.key for p in plans)))
+
+
+def _text(raw: Any) -> str | None:
+    return raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
+
+
 class Evaluator:
     """Evaluates triggers against a sample store.
 
@@ -366,7 +210,7 @@ class Evaluator:
     def store(self) -> Store:
         # Without an explicit store, this thread's client for the current
         # settings (SampleStore.from_settings caches one per thread and process).
-        return self._store if self._store is not None else _default_store()
+        return self._store if self._store is not None else default_store()
 
     @property
     def fire(self) -> FireCallable:
@@ -380,7 +224,7 @@ class Evaluator:
         report.keys_read += len(keys)
         try:
             return self.store.get_many(keys)
-        except _store_errors() as exc:
+        except store_errors() as exc:
             report.store_error = report.store_error or f"reading: {exc}"
             logger.warning("evaluator: sample store unavailable (%s); data treated as missing", exc)
             return None
@@ -391,97 +235,103 @@ class Evaluator:
         try:
             self.store.set_many(mapping, expire=int(settings.SAMPLE_RETENTION_S))
             report.states_written += len(mapping)
-        except _store_errors() as exc:
+        except store_errors() as exc:
             report.store_error = report.store_error or f"writing: {exc}"
             logger.warning("evaluator: could not write %d breach states (%s)", len(mapping), exc)
 
-    # -- one evaluation -----------------------------------------------------
+    # -- one evaluation, in phases sharing one _Run -----------------------------
     def run(self, now: datetime | None = None, *, trigger_ids: Sequence[int] | None = None) -> EvaluationReport:
         started = time.perf_counter()
         now = now or timezone.now()
         if timezone.is_naive(now):
             raise ValueError("evaluate() needs an aware datetime for now")
-        report = EvaluationReport(now=now)
-        triggers = load_triggers(trigger_ids)
-        nodes = load_nodes(t.cluster_id for t in triggers)
-        plans = [p for t in triggers for p in build_plans(t, nodes.get(t.cluster_id, []))]
-        report.triggers, report.series = len(triggers), len(plans)
-        grid = _Stamps(now)
-        grace = grace_s()
+        run = _Run.load(now, trigger_ids)
+        self._read_states(run)
+        self._resume(run)
+        self._count(run)
+        self._fire_reached(run)
+        self._write_states(run)
+        run.report.duration_s = time.perf_counter() - started
+        return run.report
 
-        # 1. States and the newest samples, in one read.
-        state_keys = list(dict.fromkeys(p.key for p in plans))
-        first_keys = set(state_keys)
-        for plan in plans:
-            first_keys.update(_sample_keys(plan, grid.recent(plan.counter.interval_s, PREFETCH_STAMPS), grid))
-        values = self._read(list(first_keys), report)
-        store_up = values is not None
+    def _read_states(self, run: _Run) -> None:
+        """1. The states and every plan's newest samples, in one read; from
+        this process's memory when memcached cannot be read."""
+        first_keys = set(run.state_keys)
+        for plan in run.plans:
+            newest = run.grid.recent(plan.counter.interval_s, PREFETCH_STAMPS)
+            first_keys.update(sample_keys(plan, newest, run.grid))
+        values = self._read(list(first_keys), run.report)
+        run.store_up = values is not None
         if values is None:
-            values = {k: self.memory[k] for k in state_keys if k in self.memory}
-        old_raw = {k: values.get(k) for k in state_keys}
-        old_states = {k: breach.decode_states(v) for k, v in old_raw.items()}
+            values = {k: self.memory[k] for k in run.state_keys if k in self.memory}
+        run.values = values
+        run.old_raw = {k: values.get(k) for k in run.state_keys}
+        run.old_states = {k: breach.decode_states(v) for k, v in run.old_raw.items()}
 
-        # 2. Where each plan resumes; a second read for look-backs beyond the window.
-        starts: list[tuple[SeriesPlan, datetime, BreachState]] = []
+    def _resume(self, run: _Run) -> None:
+        """2. Where each plan resumes counting; a second read for the
+        look-backs that reach beyond the first read's window."""
         extra: set[str] = set()
-        for plan in plans:
+        for plan in run.plans:
             interval = plan.counter.interval_s
             start, state = breach.reading_start(
-                old_states[plan.key].get(plan.trigger.pk),
-                newest=grid.newest(interval),
+                run.old_states[plan.key].get(plan.trigger.pk),
+                newest=run.grid.newest(interval),
                 interval_s=interval,
                 needed=plan.needed,
                 last_fired_at=plan.trigger.last_fired_at,
             )
-            starts.append((plan, start, state))
-            window_first = grid.recent(interval, PREFETCH_STAMPS)[0]
-            if store_up and start < window_first:
+            run.starts.append((plan, start, state))
+            window_first = run.grid.recent(interval, PREFETCH_STAMPS)[0]
+            if run.store_up and start < window_first:
                 older = [s for s in stamps_between(start, window_first, interval) if s < window_first]
-                extra.update(_sample_keys(plan, older, grid))
+                extra.update(sample_keys(plan, older, run.grid))
         if extra:
-            more = self._read(list(extra), report)
+            more = self._read(list(extra), run.report)
             if more is not None:
-                values.update(more)
+                run.values.update(more)
 
-        # 3. Count.
-        new_states: dict[str, dict[int, BreachState]] = {k: {} for k in state_keys}
-        reached: dict[int, list[tuple[SeriesPlan, BreachState]]] = {}
-        for plan, start, state in starts:
+    def _count(self, run: _Run) -> None:
+        """3. Count each plan's new stamps; note the triggers that reach."""
+        grace = grace_s()
+        run.new_states = {k: {} for k in run.state_keys}
+        for plan, start, state in run.starts:
             interval = plan.counter.interval_s
-            settled = breach.settled_until(now, interval, grace)
-            stamps = grid.between(start, interval)
+            settled = breach.settled_until(run.now, interval, grace)
             state = breach.advance(
                 state,
-                _observations(plan, stamps, values, grid, settled),
+                observations(plan, run.grid.between(start, interval), run.values, run.grid, settled),
                 comparison=plan.counter.comparison,
                 threshold=plan.counter.threshold,
                 missing_data=plan.trigger.missing_data,
                 settled=settled,
             )
-            new_states[plan.key][plan.trigger.pk] = state
+            run.new_states[plan.key][plan.trigger.pk] = state
             if state.count >= plan.needed:
-                reached.setdefault(plan.trigger.pk, []).append((plan, state))
+                run.reached.setdefault(plan.trigger.pk, []).append((plan, state))
 
-        # 4. Fire.
-        by_id = {t.pk: t for t in triggers}
-        for trigger_id, hits in reached.items():
-            trigger = by_id[trigger_id]
-            if self._fire_one(trigger, hits, now, report, grid):
-                mark = breach.fired_mark(now)
-                for plan in plans:
+    def _fire_reached(self, run: _Run) -> None:
+        """4. Claim and fire each trigger that reached; a firing resets the
+        counts of all its series."""
+        by_id = {t.pk: t for t in run.triggers}
+        for trigger_id, hits in run.reached.items():
+            if self._fire_one(by_id[trigger_id], hits, run.now, run.report, run.grid):
+                mark = breach.fired_mark(run.now)
+                for plan in run.plans:
                     if plan.trigger.pk == trigger_id:
-                        new_states[plan.key][trigger_id] = new_states[plan.key][trigger_id].reset(mark)
+                        states = run.new_states[plan.key]
+                        states[trigger_id] = states[trigger_id].reset(mark)
 
-        # 5. Write what changed.
-        encoded = {key: breach.encode_states(states) for key, states in new_states.items()}
-        changed = {key: raw for key, raw in encoded.items() if raw != _text(old_raw.get(key))}
+    def _write_states(self, run: _Run) -> None:
+        """5. Write the states that changed; remember them all."""
+        encoded = {key: breach.encode_states(states) for key, states in run.new_states.items()}
+        changed = {key: raw for key, raw in encoded.items() if raw != _text(run.old_raw.get(key))}
         self.memory = encoded
-        self._write(changed, report)
-        report.duration_s = time.perf_counter() - started
-        return report
+        self._write(changed, run.report)
 
     def _fire_one(self, trigger: Trigger, hits: list[tuple[SeriesPlan, BreachState]], now: datetime,
-                  report: EvaluationReport, grid: _Stamps) -> bool:
+                  report: EvaluationReport, grid: StampGrid) -> bool:
         seen = trigger.last_fired_at
         if seen is not None and now < seen + timedelta(seconds=trigger.cooldown_s):
             report.cooling_down.append(trigger.pk)
@@ -514,7 +364,7 @@ class Evaluator:
         return True
 
     def _reasons(self, trigger: Trigger, hits: list[tuple[SeriesPlan, BreachState]], now: datetime,
-                 grid: _Stamps, report: EvaluationReport) -> dict:
+                 grid: StampGrid, report: EvaluationReport) -> dict:
         """Why the trigger fires: every series that reached, with its recent
         values (one extra read, only when firing)."""
         windows = []
@@ -524,11 +374,11 @@ class Evaluator:
             last = state.last_stamp
             stamps = [last - timedelta(seconds=interval * i) for i in range(shown - 1, -1, -1)] if last else []
             windows.append((plan, state, stamps))
-        keys = list({k for plan, _, stamps in windows for k in _sample_keys(plan, stamps, grid)})
+        keys = list({k for plan, _, stamps in windows for k in sample_keys(plan, stamps, grid)})
         values = self._read(keys, report) or {}
         breaches = []
         for plan, state, stamps in windows:
-            obs = _observations(plan, stamps, values, grid, settled=now)
+            obs = observations(plan, stamps, values, grid, settled=now)
             breaches.append({
                 "kind": plan.counter.kind,
                 "counter_id": plan.counter.id,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from apps.monitoring import sources
+
 from .models import Trigger
 
 
@@ -18,8 +20,9 @@ class TriggerForm(forms.ModelForm):
         cluster = data.get("cluster")
         if cluster is None:
             return data
-        for field in ("ssh_counters", "jmx_counters"):
-            foreign = [c for c in data.get(field) or [] if c.cluster_id != cluster.pk]
+        for source in sources.all():
+            field = source.trigger_accessor
+            foreign = [c for c in data.get(field) or [] if source.cluster_id(c) != cluster.pk]
             if foreign:
                 self.add_error(
                     field,

@@ -7,9 +7,16 @@ from django.apps import apps as global_apps
 
 ADMINS = "admins"
 OPERATORS = "operators"
-PYSCALER_APPS = ("monitoring", "ssh", "jmx", "control", "actions")
+#: PyScaler's own apps; every counter source's app is added (pyscaler_apps).
+PYSCALER_APPS = ("monitoring", "control", "actions")
 # Custom permissions (declared in model Meta) that operators hold besides view_*.
 OPERATOR_CODENAMES = ("fire_trigger", "manage_nodes")
+
+
+def pyscaler_apps() -> tuple[str, ...]:
+    from apps.monitoring import sources
+
+    return (*PYSCALER_APPS, *dict.fromkeys(s.model_label.partition(".")[0] for s in sources.all()))
 
 
 def sync_role_groups(apps=global_apps, using: str = "default") -> None:
@@ -19,10 +26,10 @@ def sync_role_groups(apps=global_apps, using: str = "default") -> None:
     admins.permissions.set(Permission.objects.using(using).all())
     operators, _ = Group.objects.using(using).get_or_create(name=OPERATORS)
     view = Permission.objects.using(using).filter(
-        content_type__app_label__in=PYSCALER_APPS, codename__startswith="view_"
+        content_type__app_label__in=pyscaler_apps(), codename__startswith="view_"
     )
     extra = Permission.objects.using(using).filter(
-        content_type__app_label__in=PYSCALER_APPS, codename__in=OPERATOR_CODENAMES
+        content_type__app_label__in=pyscaler_apps(), codename__in=OPERATOR_CODENAMES
     )
     operators.permissions.set(list(view) + list(extra))
 

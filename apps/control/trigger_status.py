@@ -11,8 +11,19 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from . import breach
-from .evaluator import Store, _default_store, _observations, _sample_keys, _Stamps, _store_errors, build_plans, load_nodes, load_triggers
 from .models import Trigger
+from .trigger_series import (
+    StampGrid,
+    Store,
+    build_plans,
+    default_store,
+    load_nodes,
+    load_triggers,
+    observations,
+    sample_keys,
+    store_errors,
+)
+
 
 @dataclass
 class SeriesStatus:
@@ -62,26 +73,27 @@ def trigger_status(trigger: Trigger, store: Store | None = None, now: datetime |
 def trigger_statuses(trigger_ids: Sequence[int] | None = None, store: Store | None = None,
                      now: datetime | None = None) -> dict[int, TriggerStatus]:
     """``trigger_status`` of several triggers (all when ``trigger_ids`` is None)
-    with four queries and one get_many in all: what an overview page or the
-    /metrics collector should call rather than one status per trigger.
+    with a few queries (one, plus one per counter source, plus the nodes) and
+    one get_many in all: what an overview page or the /metrics collector
+    should call rather than one status per trigger.
 
     Raises nothing when memcached is unreachable: each status then has
     ``store_error`` set and unknown (None) counts."""
     now = now or timezone.now()
-    store = store or _default_store()
+    store = store or default_store()
     triggers = load_triggers(trigger_ids, enabled_only=False)  # fresh last_fired_at and counters
     nodes = load_nodes(t.cluster_id for t in triggers)
-    grid = _Stamps(now)
+    grid = StampGrid(now)
     plans_of = {t.pk: build_plans(t, nodes.get(t.cluster_id, [])) for t in triggers}
     keys: set[str] = set()
     for plans in plans_of.values():
         for plan in plans:
             keys.add(plan.key)
-            keys.update(_sample_keys(plan, grid.recent(plan.counter.interval_s, 2), grid))
+            keys.update(sample_keys(plan, grid.recent(plan.counter.interval_s, 2), grid))
     error = None
     try:
         values = store.get_many(list(keys)) if keys else {}
-    except _store_errors() as exc:
+    except store_errors() as exc:
         values, error = None, str(exc)
     statuses = {}
     for trigger in triggers:
@@ -99,7 +111,7 @@ def trigger_statuses(trigger_ids: Sequence[int] | None = None, store: Store | No
                     count = 0 if state.fired < mark else state.count
                     last = state.last_stamp
                 recent = grid.recent(plan.counter.interval_s, 2)
-                for stamp, value in reversed(_observations(plan, recent, values, grid, settled=now)):
+                for stamp, value in reversed(observations(plan, recent, values, grid, settled=now)):
                     if value is not None:
                         latest, latest_stamp = value, stamp
                         break

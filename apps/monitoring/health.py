@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, router, transaction
 
 from apps.monitoring.samples import CollectionError, Sample, SeriesRef
 
@@ -68,23 +68,60 @@ class Health:
 
 
 @dataclass
-class NodeHealth:
-    """A node's health for the console: its endpoints (("ssh", None) and
-    ("jmx", jvm_id)) and its series."""
+class NodeReport:
+    """A node's health by scope: its endpoints ((kind, None) for the node
+    itself, (kind, endpoint id) for e.g. a JVM) and its series."""
 
     node_id: int
     endpoints: dict[tuple[str, int | None], Health] = field(default_factory=dict)
     series: dict[SeriesRef, Health] = field(default_factory=dict)
 
     @property
+    def scopes(self) -> list[Health]:
+        return [*self.endpoints.values(), *self.series.values()]
+
+    @property
     def failing(self) -> bool:
-        return any(not h.ok for h in self.endpoints.values()) or any(not h.ok for h in self.series.values())
+        return any(not h.ok for h in self.scopes)
 
     @property
     def last_error(self) -> Health | None:
         """The most recent error anywhere on the node (None if there never was one)."""
-        errored = [h for h in (*self.endpoints.values(), *self.series.values()) if h.last_error_at]
+        errored = [h for h in self.scopes if h.last_error_at]
         return max(errored, key=lambda h: h.last_error_at) if errored else None
+
+
+@dataclass
+class NodeHealth:
+    """A node's collection health summed up for the console and the API: the
+    worst of its endpoints and series."""
+
+    state: str  # "ok", "failing", "unknown" (never collected), "paused"
+    last_success_at: datetime | None = None
+    last_error_at: datetime | None = None
+    last_error: str = ""
+    consecutive_failures: int = 0
+
+    @classmethod
+    def of(cls, report: NodeReport, paused: bool) -> NodeHealth:
+        """``paused``: the node is not collected now (collection off, not running)."""
+        successes = [h.last_success_at for h in report.scopes if h.last_success_at]
+        last_error = report.last_error
+        if paused:
+            state = "paused"
+        elif report.failing:
+            state = "failing"
+        elif successes:
+            state = "ok"
+        else:
+            state = "unknown"
+        return cls(
+            state=state,
+            last_success_at=max(successes, default=None),
+            last_error_at=last_error.last_error_at if last_error else None,
+            last_error=last_error.last_error if last_error else "",
+            consecutive_failures=max((h.consecutive_failures for h in report.scopes), default=0),
+        )
 
 
 # --------------------------------------------------------------------------- scopes
@@ -95,14 +132,6 @@ def _series_scope(ref: SeriesRef) -> Scope:
 
 def _endpoint_scope(kind: str, node_id: int, jvm_id: int | None) -> Scope:
     return (kind, node_id, jvm_id or 0, 0)
-
-
-def _error_kind(error: CollectionError) -> str:
-    """An error without a series concerns a whole endpoint: a JVM's when it
-    names one, the node's SSH otherwise."""
-    if error.series is not None:
-        return error.series.kind
-    return "jmx" if error.jvm_id is not None else "ssh"
 
 
 @dataclass
@@ -129,7 +158,7 @@ def _rounds(results: Iterable[Sample | CollectionError], now: datetime) -> dict[
                 r.successes += 1
                 r.add_time(result.collected_at or now)
         elif isinstance(result, CollectionError):
-            kind = _error_kind(result)
+            kind = result.kind
             jvm_id = result.series.jvm_id if result.series is not None else result.jvm_id
             endpoint = _endpoint_scope(kind, result.node_id, jvm_id)
             scopes = [endpoint] if result.series is None else [_series_scope(result.series), endpoint]
@@ -221,20 +250,23 @@ def _upsert(model, rows: list, fields: list[str]) -> int:
     rows = [r for r in rows if r.node_id in alive]
     if not rows:
         return 0
+    # MySQL/MariaDB upsert on any unique key and refuse to be told which
+    # (the scope's constraint is the only one a new row can hit).
+    features = connections[router.db_for_write(model)].features
+    scope = ["kind", "node", "jvm_id", "counter_id"] if features.supports_update_conflicts_with_target else None
     with transaction.atomic():
-        model.objects.bulk_create(rows, update_conflicts=True,
-                                  unique_fields=["kind", "node", "jvm_id", "counter_id"], update_fields=fields)
+        model.objects.bulk_create(rows, update_conflicts=True, unique_fields=scope, update_fields=fields)
     return len(rows)
 
 
 # --------------------------------------------------------------------------- reading
 
-def get_health(node_ids: Iterable[int]) -> dict[int, NodeHealth]:
-    """Health of the given nodes; a node never collected has an empty NodeHealth."""
+def get_health(node_ids: Iterable[int]) -> dict[int, NodeReport]:
+    """Health of the given nodes by scope; a node never collected has an empty report."""
     from apps.monitoring.models import CollectionHealth
 
     node_ids = list(node_ids)
-    report = {node_id: NodeHealth(node_id) for node_id in node_ids}
+    report = {node_id: NodeReport(node_id) for node_id in node_ids}
     for row in CollectionHealth.objects.filter(node_id__in=node_ids):
         health = Health(row.last_success_at, row.last_error_at, row.last_error, row.last_error_output,
                         row.consecutive_failures)

@@ -9,13 +9,13 @@ class CollectionHealth(models.Model):
     one counter on it. Written by apps.monitoring.health (see there why in
     the database and how rarely)."""
 
-    KINDS = [("ssh", "SSH"), ("jmx", "JMX")]
-
-    kind = models.CharField(max_length=3, choices=KINDS)
+    kind = models.CharField(max_length=20, help_text="The counter source (apps.monitoring.sources).")
     node = models.ForeignKey("control.Node", on_delete=models.CASCADE, related_name="collection_health")
     # 0 instead of NULL: NULLs never collide in a unique constraint, so rows
     # with "no JVM" / "no counter" could otherwise be duplicated.
-    jvm_id = models.PositiveBigIntegerField(default=0, help_text="0: not a JVM (SSH).")
+    jvm_id = models.PositiveBigIntegerField(
+        default=0, help_text="The source's endpoint on the node (a JMX counter's JVM); 0: the node itself."
+    )
     counter_id = models.PositiveBigIntegerField(
         default=0, help_text="0: the node's SSH or the JVM as a whole, not one counter."
     )

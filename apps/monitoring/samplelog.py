@@ -95,7 +95,7 @@ class SampleLog:
         series = error.series
         return json.dumps({
             "ts": _iso(error.at),
-            "kind": series.kind if series else ("jmx" if error.jvm_id is not None else None),
+            "kind": error.kind,
             "node": error.node_id,
             "jvm": series.jvm_id if series else error.jvm_id,
             "counter": series.counter_id if series else None,

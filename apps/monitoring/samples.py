@@ -1,20 +1,24 @@
 """The values collection produces and the memcached keys they are stored under.
 
-Keys follow the seed (004): ``ssh_sshcounter.<nodeId>.<counterId>.<stamp>`` and
-``jmx_jmxcounter.<nodeId>.<jvmId>.<counterId>.<stamp>``; the same key without
-the stamp holds the breach count. The stamp is the sample time in UTC floored
-to the counter's interval, so the keys of any time range can be computed and
-read with one batched get_many (memcached cannot scan keys).
+Each counter source declares its key format (apps.monitoring.sources; the
+seed's ``<table>.<nodeId>[.<jvmId>].<counterId>.<stamp>``); the same key
+without the stamp holds the breach count. The stamp is the sample time in UTC
+floored to the counter's interval, so the keys of any time range can be
+computed and read with one batched get_many (memcached cannot scan keys).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from apps.monitoring import sources
+
 STAMP_FORMAT = "%Y%m%d%H%M%S"
-SSH_PREFIX = "ssh_sshcounter"  # SSHCounter._meta.db_table
-JMX_PREFIX = "jmx_jmxcounter"  # JMXCounter._meta.db_table
-KIND_PREFIX = {"ssh": SSH_PREFIX, "jmx": JMX_PREFIX}
+
+
+class NotANumber(ValueError):
+    """What a counter read cannot be a sample (a command's output, an
+    attribute's value); the message says why."""
 
 
 def floor_stamp(when: datetime, interval_s: int) -> datetime:
@@ -49,25 +53,33 @@ def stamps_between(start: datetime, end: datetime, interval_s: int) -> list[date
 
 @dataclass(frozen=True)
 class SeriesRef:
-    """One counter on one node (for JMX, through one JVM): a time series."""
+    """One counter on one node (for a source with endpoints, through one
+    endpoint: a JMX counter's JVM): a time series.
 
-    kind: str  # "ssh" or "jmx"
+    ``jvm_id`` is the endpoint's id, None for a source without endpoints; it
+    keeps the name of the first source that had them, as the health table
+    and firing reasons do."""
+
+    kind: str  # a registered source's kind (apps.monitoring.sources)
     node_id: int
     counter_id: int
     jvm_id: int | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in KIND_PREFIX:
-            raise ValueError(f"unknown counter kind {self.kind!r}")
-        if (self.kind == "jmx") != (self.jvm_id is not None):
-            raise ValueError("a JMX series needs a jvm_id; an SSH series has none")
+        try:
+            source = sources.get(self.kind)
+        except sources.UnknownSource as exc:
+            raise ValueError(str(exc)) from None
+        if (source.endpoint_attr is not None) != (self.jvm_id is not None):
+            raise ValueError(f"a {source.label} series needs a {source.endpoint_attr} id"
+                             if source.endpoint_attr else f"a {source.label} series has no jvm_id")
+        # Every series is made to be read or written: its key is needed anyway.
+        object.__setattr__(self, "_count_key", source.count_key(self.node_id, self.counter_id, self.jvm_id))
 
     @property
     def count_key(self) -> str:
         """The key of the breach count (the seed's key without the stamp)."""
-        if self.kind == "ssh":
-            return f"{SSH_PREFIX}.{self.node_id}.{self.counter_id}"
-        return f"{JMX_PREFIX}.{self.node_id}.{self.jvm_id}.{self.counter_id}"
+        return self._count_key
 
     def sample_key(self, stamp: datetime) -> str:
         return f"{self.count_key}.{format_stamp(stamp)}"
@@ -92,7 +104,10 @@ class Sample:
 @dataclass(frozen=True)
 class CollectionError:
     """A sample that could not be taken. ``series`` is None when the whole node
-    (or JVM) failed, e.g. unreachable; then every due counter is missing."""
+    (or endpoint) failed, e.g. unreachable; then every due counter is missing.
+    ``kind`` is the source's (taken from ``series`` when not given; an error
+    naming neither belongs to the first source with, or without, endpoints
+    as it names a ``jvm_id`` or not)."""
 
     node_id: int
     message: str
@@ -100,9 +115,16 @@ class CollectionError:
     jvm_id: int | None = None
     output: str = ""  # offending output, truncated
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    kind: str | None = None
 
     MAX_OUTPUT = 500
 
     def __post_init__(self) -> None:
         if len(self.output) > self.MAX_OUTPUT:
             object.__setattr__(self, "output", self.output[: self.MAX_OUTPUT] + "…[truncated]")
+        if self.kind is None:
+            if self.series is not None:
+                kind = self.series.kind
+            else:
+                kind = sources.fallback_kind(self.jvm_id is not None)
+            object.__setattr__(self, "kind", kind)

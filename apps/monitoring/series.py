@@ -11,7 +11,7 @@ the step it used.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 from django.utils import timezone as dj_timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.monitoring import sources
 from apps.monitoring.samples import SeriesRef, floor_stamp, stamps_between
 
 #: Named ranges offered by the graph page and the API (``range=``).
@@ -46,51 +47,44 @@ class SeriesQueryError(ValueError):
 
 
 # ---------------------------------------------------------------------------
-# Counter kinds: the two sources, looked up by name (no if/else per kind)
+# Counter kinds: the registered sources, looked up by name (no if/else per kind)
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CounterKind:
-    name: str
-    label: str
-    model_label: str  # app_label.ModelName
-    cluster_lookup: str  # ORM path from the counter to its cluster id
-    related: tuple[str, ...]
-
-    @property
-    def model(self):
-        from django.apps import apps
-
-        return apps.get_model(self.model_label)
-
-    def cluster_id(self, counter) -> int:
-        return counter.cluster_id if self.name == "ssh" else counter.jvm.cluster_id
-
-    def series(self, counter, node_id: int) -> SeriesRef:
-        return SeriesRef(self.name, node_id, counter.pk, getattr(counter, "jvm_id", None))
-
-    def counters(self):
-        return self.model.objects.select_related(*self.related)
+#: What a series belongs to: a counter source (apps.monitoring.sources).
+CounterKind = sources.CounterSource
 
 
-COUNTER_KINDS: dict[str, CounterKind] = {
-    "ssh": CounterKind("ssh", "SSH", "ssh.SSHCounter", "cluster_id", ("cluster",)),
-    "jmx": CounterKind("jmx", "JMX", "jmx.JMXCounter", "jvm__cluster_id", ("jvm", "jvm__cluster")),
-}
+class _RegisteredKinds(Mapping):
+    """The registered sources by kind, read live (sources register in their
+    AppConfig.ready, after this module may have been imported)."""
+
+    def __getitem__(self, kind: str) -> CounterKind:
+        try:
+            return sources.get(kind)
+        except sources.UnknownSource:
+            raise KeyError(kind) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sources.kinds())
+
+    def __len__(self) -> int:
+        return len(sources.kinds())
+
+
+COUNTER_KINDS: Mapping[str, CounterKind] = _RegisteredKinds()
 
 
 def counter_kind(name: str) -> CounterKind:
     try:
-        return COUNTER_KINDS[name]
-    except KeyError:
-        raise SeriesQueryError("kind", f"unknown counter kind {name!r}; use one of: {', '.join(COUNTER_KINDS)}") \
-            from None
+        return sources.get(name)
+    except sources.UnknownSource as exc:
+        raise SeriesQueryError("kind", str(exc)) from None
 
 
 def counters_of_cluster(cluster_id: int) -> list[tuple[CounterKind, Any]]:
-    """Every counter of a cluster, SSH first, then JMX (by JVM)."""
+    """Every counter of a cluster, source by source (SSH first, then JMX by JVM)."""
     out: list[tuple[CounterKind, Any]] = []
-    for kind in COUNTER_KINDS.values():
-        qs = kind.counters().filter(**{kind.cluster_lookup: cluster_id})
+    for kind in sources.all():
+        qs = kind.counters().filter(**{f"{kind.cluster_path}_id": cluster_id})
         out.extend((kind, c) for c in qs)
     return out
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from celery import shared_task
 
 from apps.monitoring import collection
-from apps.monitoring.scheduling import NodeWork
+from apps.monitoring.collection import NodeWork
 
 
 @shared_task(ignore_result=True)
@@ -15,16 +15,17 @@ def dispatch_collection_task() -> int:
     return collection.dispatch_round(datetime.now(timezone.utc), _enqueue)
 
 
-def _enqueue(plan: dict, at: str, expires: int | None) -> None:
-    collect_task.apply_async(args=(plan, at), expires=expires)
+def _enqueue(message: dict, at: str, expires: int | None) -> None:
+    collect_task.apply_async(args=(message, at), expires=expires)
 
 
 @shared_task(ignore_result=True)
-def collect_task(plan: dict | list[dict], at: str) -> dict:
+def collect_task(message: dict | list[dict], at: str) -> dict:
     """Collect one batch of nodes for the round dispatched at ``at``. A list
-    of node/counter ids is the message of a dispatcher from before plans
-    (apps.monitoring.plan), still queued during an upgrade."""
+    of node/counter ids is the message of a dispatcher from before collect
+    messages (apps.monitoring.collection.message), still queued during an
+    upgrade."""
     when = datetime.fromisoformat(at)
-    if isinstance(plan, list):
-        return collection.collect_batch([NodeWork(**w) for w in plan], when).as_dict()
-    return collection.collect_plan(plan, when).as_dict()
+    if isinstance(message, list):
+        return collection.collect_batch([NodeWork.from_legacy(w) for w in message], when).as_dict()
+    return collection.collect_message(message, when).as_dict()

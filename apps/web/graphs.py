@@ -18,12 +18,13 @@ def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
         counter = svc.get_counter(counter_kind, counter_id)
     except svc.SeriesQueryError as exc:
         raise Http404(exc.message) from None
-    cluster = counter.cluster if kind == "ssh" else counter.jvm.cluster
+    cluster = counter_kind.cluster(counter)
     nodes = svc.nodes_for(cluster.pk, None)
     selected = request.GET.get("range") if request.GET.get("range") in svc.RANGES else svc.DEFAULT_RANGE
     return render(request, "monitoring/graph.html", {
         **console_context(request),
         "kind": counter_kind, "counter": counter, "cluster": cluster, "nodes": nodes,
+        "endpoint": counter_kind.endpoint_name(counter), "definition": counter_kind.describe(counter),
         "ranges": list(svc.RANGES), "selected_range": selected,
         "graph_config": {
             "api": reverse("api-series"), "kind": kind, "counter": counter.pk, "range": selected,

@@ -37,6 +37,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # text 0.0.4: every Prometheus reads it
 
 from apps.monitoring import series as series_svc
+from apps.monitoring import sources
 
 COUNTER_LABELS = ["cluster", "node", "counter", "kind", "jvm"]
 
@@ -72,12 +73,11 @@ class PyScalerCollector:
         for node in Node.objects.exclude(state=NodeState.TERMINATED).select_related("cluster"):
             nodes_by_cluster[node.cluster_id].append(node)
         wanted = []
-        for kind in series_svc.COUNTER_KINDS.values():
+        for kind in sources.all():
             for counter in kind.counters():
                 cluster_id = kind.cluster_id(counter)
-                owner = getattr(counter, "jvm", None)  # a JVM's counter belongs to its JVM's cluster
-                jvm = owner.name if owner else ""
-                cluster = owner.cluster if owner else counter.cluster
+                jvm = kind.endpoint_name(counter) or ""
+                cluster = kind.cluster(counter)
                 threshold.add_metric([cluster.name, counter.name, kind.name, jvm], counter.threshold)
                 for node in nodes_by_cluster.get(cluster_id, []):
                     labels = [cluster.name, node.name, counter.name, kind.name, jvm]

@@ -19,17 +19,7 @@ from apps.control.models import Cluster, Node, Trigger
 from apps.control.trigger_status import TriggerStatus, trigger_status
 from apps.monitoring import series as series_svc
 from apps.monitoring.choices import breaches
-
-
-@dataclass
-class NodeHealth:
-    """Collection health of one node, summed over its SSH, JVMs and counters."""
-
-    state: str  # "ok", "failing", "unknown" (never collected), "paused"
-    last_success_at: datetime | None = None
-    last_error_at: datetime | None = None
-    last_error: str = ""
-    consecutive_failures: int = 0
+from apps.monitoring.health import NodeHealth
 
 
 @dataclass
@@ -111,28 +101,8 @@ def node_health(nodes: list[Node]) -> dict[int, NodeHealth]:
     from apps.monitoring.health import get_health
 
     report = get_health([n.pk for n in nodes])
-    out = {}
-    for node in nodes:
-        health = report[node.pk]
-        scopes = [*health.endpoints.values(), *health.series.values()]
-        successes = [h.last_success_at for h in scopes if h.last_success_at]
-        last_error = health.last_error
-        if not node.collection_enabled or node.state != NodeState.RUNNING:
-            state = "paused"
-        elif health.failing:
-            state = "failing"
-        elif successes:
-            state = "ok"
-        else:
-            state = "unknown"
-        out[node.pk] = NodeHealth(
-            state=state,
-            last_success_at=max(successes, default=None),
-            last_error_at=last_error.last_error_at if last_error else None,
-            last_error=last_error.last_error if last_error else "",
-            consecutive_failures=max((h.consecutive_failures for h in scopes), default=0),
-        )
-    return out
+    return {node.pk: NodeHealth.of(report[node.pk], paused=not node.collection_enabled
+                                   or node.state != NodeState.RUNNING) for node in nodes}
 
 
 def _latest(counters: list[tuple[series_svc.CounterKind, Any]], nodes: list[Node], store, now: datetime

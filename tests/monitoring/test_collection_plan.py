@@ -12,8 +12,8 @@ import pytest
 from apps.control.models import Cluster, Node
 from apps.monitoring import collection, tasks
 from apps.monitoring.jmx.models import JVM, JMXCounter
-from apps.monitoring.plan import VERSION, PlanError, make_plans, restore
-from apps.monitoring.scheduling import NodeWork
+from apps.monitoring.collection import VERSION, MessageError, NodeWork, make_messages, restore
+from apps.monitoring.collection.message import NODE_FIELDS
 from apps.monitoring.ssh.connection import target_for
 from apps.monitoring.ssh.models import SSHCounter
 
@@ -42,10 +42,11 @@ def config():
 
 def test_each_batch_carries_only_its_own_rows(config, django_assert_num_queries) -> None:
     c = config
-    batches = [[NodeWork(c["n1"].id, [c["load"].id], [c["heap"].id]), NodeWork(c["n2"].id, [c["load"].id], [])],
-               [NodeWork(c["n3"].id, [c["disk"].id], [])]]
+    batches = [[NodeWork(c["n1"].id, {"ssh": [c["load"].id], "jmx": [c["heap"].id]}),
+                NodeWork(c["n2"].id, {"ssh": [c["load"].id]})],
+               [NodeWork(c["n3"].id, {"ssh": [c["disk"].id]})]]
     with django_assert_num_queries(5):  # one query per model, for all batches of the tick
-        web, db = make_plans(batches)
+        web, db = make_messages(batches)
     assert [n["id"] for n in web["nodes"]] == [c["n1"].id, c["n2"].id]
     assert [row["name"] for row in web["clusters"]] == ["web"]
     assert [row["command"] for row in web["ssh_counters"]] == ["cut -d' ' -f1 /proc/loadavg"]  # once
@@ -58,20 +59,23 @@ def test_each_batch_carries_only_its_own_rows(config, django_assert_num_queries)
 
 def test_the_worker_rebuilds_the_rows_without_a_query(config, django_assert_num_queries) -> None:
     c = config
-    [plan] = make_plans([[NodeWork(c["n1"].id, [c["load"].id], [c["heap"].id]),
-                          NodeWork(c["n3"].id, [c["disk"].id], [])]])
+    [plan] = make_messages([[NodeWork(c["n1"].id, {"ssh": [c["load"].id], "jmx": [c["heap"].id]}),
+                          NodeWork(c["n3"].id, {"ssh": [c["disk"].id]})]])
     plan = json.loads(json.dumps(plan))
     with django_assert_num_queries(0):
         jobs = restore(plan)
-        (n1, ssh1, jmx1), (n3, ssh3, jmx3) = jobs
+        (n1, ssh1, jmx1), (n3, ssh3, jmx3) = [(j.node, j.counters["ssh"], j.counters["jmx"])
+                                              for j in jobs]
         assert (str(target_for(n1)), target_for(n1).key_path) == ("ops@127.0.0.2:22", "/keys/web")
         assert (target_for(n3).password_ref, target_for(n3).key_path) == ("env:PYSCALER_SECRET_DB_PW", "/keys/n3")
         assert [(s.id, s.command, s.interval_s) for s in ssh1] == [(c["load"].id, c["load"].command, 10)]
-        [(jvm, [heap])] = jmx1.items()
-        assert (jvm.id, jvm.jmx_port, jvm.username, jvm.password_ref) == (c["jvm"].id, 9010, "monitor", "env:PYSCALER_SECRET_JMX_PW")
-        assert (heap.mbean, heap.attribute, heap.composite_key, heap.jvm is jvm) == (
-            "java.lang:type=Memory", "HeapMemoryUsage", "used", True)
-        assert [s.command for s in ssh3] == [c["disk"].command] and jmx3 == {}
+        [heap] = jmx1
+        jvm = heap.jvm
+        assert (jvm.id, jvm.jmx_port, jvm.username, jvm.password_ref) == (
+            c["jvm"].id, 9010, "monitor", "env:PYSCALER_SECRET_JMX_PW")
+        assert (heap.mbean, heap.attribute, heap.composite_key) == (
+            "java.lang:type=Memory", "HeapMemoryUsage", "used")
+        assert [s.command for s in ssh3] == [c["disk"].command] and jmx3 == []
     # A field the plan does not carry is deferred: read from the database, not defaulted.
     Node.objects.filter(id=c["n1"].id).update(collection_enabled=False)
     with django_assert_num_queries(1):
@@ -84,17 +88,37 @@ def test_nodes_and_counters_deleted_since_planning_drop_out(config) -> None:
                                      interval_s=10)
     gone_id = gone.id
     gone.delete()
-    [plan] = make_plans([[NodeWork(c["n1"].id, [c["load"].id, gone_id], []), NodeWork(99999, [c["load"].id], [])]])
+    [plan] = make_messages([[NodeWork(c["n1"].id, {"ssh": [c["load"].id, gone_id]}),
+                             NodeWork(99999, {"ssh": [c["load"].id]})]])
     assert [(n["id"], n["ssh"]) for n in plan["nodes"]] == [(c["n1"].id, [c["load"].id])]
 
 
+def test_the_wire_layout_is_the_one_workers_before_the_registry_read(config) -> None:
+    """Dispatchers and workers of both sides of an upgrade understand each
+    other: the message keeps version 1's keys (a worker of before the registry
+    reads ``ssh_counters``, ``jvms``, ``jmx_counters`` and each node's ``ssh``
+    and ``jmx`` lists), and a message without a source's lists (a dispatcher
+    that does not know that source) restores with no counters of it."""
+    c = config
+    [message] = make_messages([[NodeWork(c["n1"].id, {"ssh": [c["load"].id], "jmx": [c["heap"].id]})]])
+    assert {"version", "clusters", "nodes", "ssh_counters", "jvms", "jmx_counters"} <= set(message)
+    [node] = message["nodes"]
+    assert (node["ssh"], node["jmx"]) == ([c["load"].id], [c["heap"].id])
+    old = {key: message[key] for key in ("version", "clusters", "ssh_counters", "jvms", "jmx_counters")}
+    old["nodes"] = [{k: n[k] for k in (*NODE_FIELDS, "ssh", "jmx")} for n in message["nodes"]]
+    [job] = restore(old)
+    assert [x.id for x in job.counters["ssh"]] == [c["load"].id]
+    assert [x.id for x in job.counters["jmx"]] == [c["heap"].id]
+    assert all(not counters for kind, counters in job.counters.items() if kind not in ("ssh", "jmx"))
+
+
 @pytest.mark.parametrize("plan, message", [
-    ({"version": VERSION + 1, "nodes": []}, f"collection plan version {VERSION + 1} is not {VERSION}"),
-    ("nodes", "collection plan version 'str' is not"),
-    ({"version": VERSION, "nodes": [{"id": 1}]}, "malformed collection plan"),
+    ({"version": VERSION + 1, "nodes": []}, f"collect message version {VERSION + 1} is not {VERSION}"),
+    ("nodes", "collect message version 'str' is not"),
+    ({"version": VERSION, "nodes": [{"id": 1}]}, "malformed collect message"),
 ])
 def test_a_message_that_is_not_a_plan_is_refused_by_name(plan, message) -> None:
-    with pytest.raises(PlanError, match=message):
+    with pytest.raises(MessageError, match=message):
         restore(plan)
 
 
@@ -115,8 +139,10 @@ def test_the_task_still_takes_the_ids_an_older_dispatcher_sent(config, settings,
         answer = SSHCounter.objects.create(cluster=config["web"], name="answer", command="echo 42",
                                            threshold=100, interval_s=10)
         at = datetime.now(timezone.utc).isoformat()
-        old = tasks.collect_task([vars(NodeWork(node.id, [answer.id], []))], at)
-        [plan] = make_plans([[NodeWork(node.id, [answer.id], [])]])
+        # The message layout of that older dispatcher, as it was queued.
+        legacy = {"node_id": node.id, "ssh_counter_ids": [answer.id], "jmx_counter_ids": []}
+        old = tasks.collect_task([legacy], at)
+        [plan] = make_messages([[NodeWork(node.id, {"ssh": [answer.id], "jmx": []})]])
         new = tasks.collect_task(plan, at)
         assert old == new == {"samples": 1, "errors": 0, "stored": 1}
     finally:

@@ -17,7 +17,7 @@ from apps.monitoring import collection
 from apps.monitoring.health import get_health
 from apps.monitoring.jmx.models import JVM, JMXCounter
 from apps.monitoring.samples import floor_stamp, format_stamp
-from apps.monitoring.scheduling import NodeWork
+from apps.monitoring.collection import NodeWork
 from apps.monitoring.ssh.models import SSHCounter
 from devservers.util import free_port
 from tests.factories import make_node
@@ -90,7 +90,7 @@ def test_a_round_stores_every_nodes_samples_under_the_seed_keys(round_settings, 
         assert floor_stamp(now + timedelta(seconds=1), 10) != floor_stamp(now, 10)
 
     plan, at, _ = batches[0]
-    report = collection.collect_plan(plan, datetime.fromisoformat(at))
+    report = collection.collect_message(plan, datetime.fromisoformat(at))
 
     stamp = format_stamp(floor_stamp(datetime.fromisoformat(at), 10))
     for node in (n0, n1, n2):
@@ -165,7 +165,7 @@ def test_memcached_down_still_logs_samples_and_raises_nothing(round_settings, ss
     n1 = _node(cluster, "n1", sshd_nodes[0])
     counter = SSHCounter.objects.create(cluster=cluster, name="answer", command="echo 5", threshold=9,
                                         interval_s=5)
-    report = collection.collect_batch([NodeWork(n1.id, [counter.id], [])], datetime.now(timezone.utc))
+    report = collection.collect_batch([NodeWork(n1.id, {"ssh": [counter.id]})], datetime.now(timezone.utc))
     assert report.samples == 1 and report.stored == 0
     lines = [json.loads(l) for f in round_settings.SAMPLE_LOG_DIR.glob("*") for l in f.read_text().splitlines()]
     assert [r["value"] for r in lines if r.get("counter") == counter.id] == [5]

@@ -11,4 +11,9 @@ class JMXConfig(AppConfig):
     def ready(self) -> None:
         # Connects the worker_process_init handler that starts a JVM in each
         # Celery pool process; importing it starts no JVM.
+        from apps.monitoring import sources
+
         from . import jvmruntime  # noqa: F401
+        from .source import JMXSource
+
+        sources.register(JMXSource())

@@ -15,7 +15,7 @@ from typing import Any
 
 import jpype
 
-from apps.monitoring.samples import CollectionError, Sample, SeriesRef, floor_stamp
+from apps.monitoring.samples import CollectionError, NotANumber, Sample, SeriesRef, floor_stamp
 from pyscaler.secretrefs import SecretUnavailable
 
 from . import connector as jmx
@@ -30,10 +30,6 @@ def _java_types() -> tuple[Any, Any, Any]:
         jpype.JClass("java.lang.Number"),
         jpype.JClass("javax.management.openmbean.CompositeData"),
     )
-
-
-class NotANumber(ValueError):
-    """The attribute's value cannot be a sample; the message says why."""
 
 
 def to_float(value: Any, composite_key: str = "") -> float:
@@ -83,7 +79,8 @@ def _group_by_mbean(counters: Iterable[Any]) -> dict[str, list[Any]]:
     return groups
 
 
-def collect_jvm(node: Any, jvm: Any, counters: Sequence[Any], now: datetime) -> list[Sample | CollectionError]:
+def collect_jvm(node: Any, jvm: Any, counters: Sequence[Any],
+                now: datetime) -> list[Sample | CollectionError]:
     """One sample or one error for each of ``counters`` (all of ``jvm``), read
     from ``jvm`` on ``node``. Takes at most JMX_CONNECT_TIMEOUT_S plus twice
     JMX_READ_TIMEOUT_S, however the JVM fails (down, hung, restarted)."""
@@ -92,81 +89,103 @@ def collect_jvm(node: Any, jvm: Any, counters: Sequence[Any], now: datetime) -> 
             raise ValueError(f"counter {counter.pk} belongs to JVM {counter.jvm_id}, not {jvm.id}")
     if not counters:
         return []
+    return _JvmRound(node, jvm, counters, now).run()
 
-    def series(counter: Any) -> SeriesRef:
-        return SeriesRef("jmx", node.id, counter.id, jvm_id=jvm.id)
 
-    def error(counter: Any, message: str) -> CollectionError:
-        return CollectionError(node_id=node.id, message=message, series=series(counter), jvm_id=jvm.id, at=now)
+class _JvmLost(Exception):
+    """The JVM cannot be reached for the rest of this round."""
 
-    def all_failed(message: str, which: Iterable[Any] = counters) -> list[CollectionError]:
-        return [error(c, message) for c in which]
 
-    try:
-        endpoint = jmx.endpoint_for(node, jvm)
-    except SecretUnavailable as exc:
-        return all_failed(f"JMX password of JVM {jvm.name}: {exc}")
-    try:
-        connection, reused = jmx.get_connection(endpoint)
-    except jvmruntime.JvmUnavailable as exc:
-        return all_failed(f"JMX unavailable in this worker: {exc}")
-    except jmx.JmxConnectionError as exc:
-        return all_failed(str(exc))
+class _JvmRound:
+    """One collect_jvm call: the JVM's connection (replaced once when a
+    connection reused from an earlier round turns out dead) and its
+    pipelined reads, one per MBean."""
 
-    stamps: dict[int, datetime] = {}
-    results: list[Sample | CollectionError] = []
-    groups = list(_group_by_mbean(counters).items())
-    names_of = [tuple(dict.fromkeys(c.attribute for c in group)) for _, group in groups]
-    # All MBeans of the JVM are asked at once; each answer is awaited in turn.
-    pending = [connection.submit_read(mbean, names) for (mbean, _), names in zip(groups, names_of)]
-    for index, (mbean, group) in enumerate(groups):
-        names = names_of[index]
+    def __init__(self, node: Any, jvm: Any, counters: Sequence[Any], now: datetime) -> None:
+        self.node, self.jvm, self.counters, self.now = node, jvm, counters, now
+        self._stamps: dict[int, datetime] = {}
+
+    def error(self, counter: Any, message: str) -> CollectionError:
+        return CollectionError(node_id=self.node.id, message=message, series=self.series(counter),
+                               jvm_id=self.jvm.id, at=self.now)
+
+    def series(self, counter: Any) -> SeriesRef:
+        return SeriesRef("jmx", self.node.id, counter.id, jvm_id=self.jvm.id)
+
+    def failed(self, message: str, counters: Iterable[Any]) -> list[CollectionError]:
+        return [self.error(c, message) for c in counters]
+
+    def run(self) -> list[Sample | CollectionError]:
         try:
-            if pending is not None:
-                values = connection.finish_read(pending[index], mbean, names)
-            else:
-                values = connection.get_attributes(mbean, names)
+            self.endpoint = jmx.endpoint_for(self.node, self.jvm)
+        except SecretUnavailable as exc:
+            return self.failed(f"JMX password of JVM {self.jvm.name}: {exc}", self.counters)
+        try:
+            self.connection, self.reused = jmx.get_connection(self.endpoint)
+        except jvmruntime.JvmUnavailable as exc:
+            return self.failed(f"JMX unavailable in this worker: {exc}", self.counters)
         except jmx.JmxConnectionError as exc:
-            if pending is not None:
-                for future in pending[index + 1:]:
-                    connection.cancel_read(future)
-                pending = None  # the rest is read one by one, on the new connection
-            jmx.discard(endpoint)
-            if not reused or exc.timed_out:
-                results += all_failed(str(exc), (c for _, g in groups[index:] for c in g))
-                break
-            # A connection from an earlier round may have died with a JVM that
-            # is back now (restarted): reconnect once and read again.
-            reused = False
+            return self.failed(str(exc), self.counters)
+        groups = [(mbean, group, tuple(dict.fromkeys(c.attribute for c in group)))
+                  for mbean, group in _group_by_mbean(self.counters).items()]
+        # All MBeans of the JVM are asked at once; each answer is awaited in turn.
+        self.pending: list | None = [self.connection.submit_read(mbean, names) for mbean, _, names in groups]
+        results: list[Sample | CollectionError] = []
+        for index, (mbean, group, names) in enumerate(groups):
             try:
-                connection, _ = jmx.get_connection(endpoint)
-                values = connection.get_attributes(mbean, names)
-            except jmx.JmxConnectionError as retry_exc:
-                jmx.discard(endpoint)
-                results += all_failed(str(retry_exc), (c for _, g in groups[index:] for c in g))
-                break
-            except jmx.JmxError as retry_exc:
-                results += all_failed(str(retry_exc), group)
+                values = self._read(index, mbean, names)
+            except _JvmLost as lost:
+                return results + self.failed(str(lost), (c for _, g, _ in groups[index:] for c in g))
+            except jmx.JmxError as exc:
+                results += self.failed(str(exc), group)
                 continue
-        except jmx.JmxError as exc:
-            results += all_failed(str(exc), group)
-            continue
+            results += self._results(mbean, group, values)
+        return results
 
+    def _read(self, index: int, mbean: str, names: tuple[str, ...]) -> dict:
+        """The MBean's attribute values. Raises _JvmLost when the JVM is gone
+        for this round, JmxError when only this MBean could not be read."""
+        try:
+            if self.pending is not None:
+                return self.connection.finish_read(self.pending[index], mbean, names)
+            return self.connection.get_attributes(mbean, names)
+        except jmx.JmxConnectionError as exc:
+            if self.pending is not None:
+                for future in self.pending[index + 1:]:
+                    self.connection.cancel_read(future)
+                self.pending = None  # the rest is read one by one, on the new connection
+            jmx.discard(self.endpoint)
+            if not self.reused or exc.timed_out:
+                raise _JvmLost(str(exc)) from exc
+        # A connection from an earlier round may have died with a JVM that is
+        # back now (restarted): reconnect once and read again.
+        self.reused = False
+        try:
+            self.connection, _ = jmx.get_connection(self.endpoint)
+            return self.connection.get_attributes(mbean, names)
+        except jmx.JmxConnectionError as exc:
+            jmx.discard(self.endpoint)
+            raise _JvmLost(str(exc)) from exc
+
+    def _results(self, mbean: str, group: list[Any], values: dict) -> list[Sample | CollectionError]:
+        results: list[Sample | CollectionError] = []
         reasons: dict[str, str] = {}
         for counter in group:
             if counter.attribute not in values:
                 if counter.attribute not in reasons:
-                    reasons[counter.attribute] = connection.why_unreadable(mbean, counter.attribute)
-                results.append(error(counter, f"{mbean} {counter.attribute}: {reasons[counter.attribute]}"))
+                    reasons[counter.attribute] = self.connection.why_unreadable(mbean, counter.attribute)
+                reason = reasons[counter.attribute]
+                results.append(self.error(counter, f"{mbean} {counter.attribute}: {reason}"))
                 continue
             try:
                 value = to_float(values[counter.attribute], counter.composite_key)
             except NotANumber as exc:
-                label = f"{counter.attribute}.{counter.composite_key}" if counter.composite_key else counter.attribute
-                results.append(error(counter, f"{mbean} {label}: {exc}"))
+                key = f".{counter.composite_key}" if counter.composite_key else ""
+                label = f"{counter.attribute}{key}"
+                results.append(self.error(counter, f"{mbean} {label}: {exc}"))
                 continue
-            stamp = stamps.get(counter.interval_s)
+            stamp = self._stamps.get(counter.interval_s)
             if stamp is None:
-                stamp = stamps[counter.interval_s] = floor_stamp(now, counter.interval_s)
-            results.append(Sample(series(counter), stamp, value, collected_at=now))
-    return results
+                stamp = self._stamps[counter.interval_s] = floor_stamp(self.now, counter.interval_s)
+            results.append(Sample(self.series(counter), stamp, value, collected_at=self.now))
+        return results

@@ -7,3 +7,10 @@ class SSHConfig(AppConfig):
     name = "apps.monitoring.ssh"
     label = "ssh"
     verbose_name = "SSH counters"
+
+    def ready(self) -> None:
+        from apps.monitoring import sources
+
+        from .source import SSHSource
+
+        sources.register(SSHSource())

@@ -284,22 +284,7 @@ def open_connection(target: SshTarget, timeout: float | None = None) -> SshConne
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         check.install(client)
         step = "logging in to"
-        left = remaining()
-        try:
-            client.connect(
-                target.host, port=target.port, username=target.user, pkey=pkey, password=password,
-                sock=sock, timeout=left, banner_timeout=left, auth_timeout=left, channel_timeout=left,
-                allow_agent=True, look_for_keys=False,
-            )
-        except paramiko.BadHostKeyException as exc:
-            exc._pyscaler_check = check
-            raise
-        except paramiko.AuthenticationException as exc:
-            if "timeout" not in str(exc).lower():
-                raise SshAuthError(
-                    f"authentication refused for {target} (tried: {_methods(pkey, target, password)})"
-                ) from None
-            raise
+        _log_in(client, sock, target, check, pkey, password, remaining())
         hostkeys.record_first_seen(check)
         transport = client.get_transport()
         transport.set_keepalive(KEEPALIVE_S)
@@ -320,6 +305,26 @@ def open_connection(target: SshTarget, timeout: float | None = None) -> SshConne
             )
         raise _translate(exc, target, timeout, step) from None
     return SshConnection(target, client, channel, pid)
+
+
+def _log_in(client: paramiko.SSHClient, sock: socket.socket, target: SshTarget, check, pkey, password: str | None,
+            left: float) -> None:
+    """Key exchange, host key check and authentication, within ``left`` seconds."""
+    try:
+        client.connect(
+            target.host, port=target.port, username=target.user, pkey=pkey, password=password,
+            sock=sock, timeout=left, banner_timeout=left, auth_timeout=left, channel_timeout=left,
+            allow_agent=True, look_for_keys=False,
+        )
+    except paramiko.BadHostKeyException as exc:
+        exc._pyscaler_check = check
+        raise
+    except paramiko.AuthenticationException as exc:
+        if "timeout" not in str(exc).lower():
+            raise SshAuthError(
+                f"authentication refused for {target} (tried: {_methods(pkey, target, password)})"
+            ) from None
+        raise
 
 
 def _start_shell(transport: paramiko.Transport, target: SshTarget, remaining) -> tuple[paramiko.Channel, int]:

@@ -11,15 +11,14 @@ from __future__ import annotations
 import math
 import re
 
+from apps.monitoring.samples import NotANumber
+
 _NUMBER = re.compile(rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _WHITESPACE = b" \t\r\n\f\v"
 
 
-class NotANumber(ValueError):
-    """The output is not exactly one number; the message says how it is not."""
-
-
 def parse_number(output: bytes) -> float:
+    """The one number of a command's output; NotANumber says how it is not one."""
     text = output.strip(_WHITESPACE)
     if not text:
         raise NotANumber("output is empty, expected one number")

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from apps.control.choices import ExecutionStatus, NodeState, StepStatus
 from apps.control.models import Execution, ExecutionStep
-from apps.monitoring.series import COUNTER_KINDS
+from apps.monitoring import sources
 from apps.web.status import ClusterStatus, TriggerRow
 
 
@@ -39,7 +39,7 @@ class LatestValueSerializer(serializers.Serializer):
 
 
 class CounterStatusSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=list(COUNTER_KINDS))
+    kind = serializers.ChoiceField(choices=sources.kinds())
     id = serializers.IntegerField()
     name = serializers.CharField()
     jvm = serializers.CharField(allow_null=True)
@@ -113,11 +113,6 @@ def trigger_payload(row: TriggerRow) -> dict:
     }
 
 
-def _jvm_name(counter) -> str | None:
-    jvm = getattr(counter, "jvm", None)
-    return jvm.name if jvm else None
-
-
 def cluster_payload(status: ClusterStatus) -> dict:
     c = status.cluster
     return {
@@ -132,7 +127,7 @@ def cluster_payload(status: ClusterStatus) -> dict:
         ],
         "counters": [
             {"kind": row.kind.name, "id": row.counter.pk, "name": row.counter.name,
-             "jvm": _jvm_name(row.counter), "unit": row.counter.unit,
+             "jvm": row.kind.endpoint_name(row.counter), "unit": row.counter.unit,
              "threshold": row.counter.threshold, "comparison": row.counter.comparison,
              "interval_s": row.counter.interval_s, "enabled": row.counter.enabled,
              "latest": [{"node_id": node_id, **vars(cell)} for node_id, cell in row.latest.items()]}

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.monitoring import series as svc
+from apps.monitoring import sources
 from apps.web.access import CanView
 
 from .schema import BAD_PARAMETER, ID_SCHEMA
@@ -17,11 +18,9 @@ from .series_serializers import ErrorSerializer, SeriesSerializer
 
 
 def counter_info(kind: svc.CounterKind, counter) -> dict:
-    jvm = getattr(counter, "jvm", None)
-    cluster = counter.cluster if kind.name == "ssh" else jvm.cluster
     return {
-        "id": counter.pk, "kind": kind.name, "name": counter.name, "cluster": cluster.name,
-        "jvm": jvm.name if jvm else None, "unit": counter.unit, "threshold": counter.threshold,
+        "id": counter.pk, "kind": kind.name, "name": counter.name, "cluster": kind.cluster(counter).name,
+        "jvm": kind.endpoint_name(counter), "unit": counter.unit, "threshold": counter.threshold,
         "comparison": counter.comparison, "interval_s": counter.interval_s,
     }
 
@@ -44,7 +43,7 @@ def query_series(params) -> svc.SeriesResult:
     if unknown:
         raise svc.SeriesQueryError(unknown[0], f"unknown parameter {unknown[0]!r}")
     if not params.get("kind"):
-        raise svc.SeriesQueryError("kind", "kind is required (ssh or jmx)")
+        raise svc.SeriesQueryError("kind", f"kind is required ({' or '.join(sources.kinds())})")
     kind = svc.counter_kind(params["kind"])
     counter_ids = svc.parse_ids("counter", params.getlist("counter"))
     if len(counter_ids) != 1:
@@ -67,7 +66,7 @@ class SeriesView(APIView):
             "interpolated. Give `range` or `from`[/`to`]."
         ),
         parameters=[
-            OpenApiParameter("kind", str, required=True, enum=list(svc.COUNTER_KINDS)),
+            OpenApiParameter("kind", str, required=True, enum=sources.kinds()),
             OpenApiParameter("counter", ID_SCHEMA, required=True,
                              description="The counter's id."),
             OpenApiParameter("node", {"type": "array", "items": ID_SCHEMA},

@@ -1,4 +1,4 @@
-"""Which collection work is due, and how it is cut into tasks.
+"""The dispatcher's work list: which counters are due on which node.
 
 Beat runs one small dispatcher every COLLECT_TICK_S; it reads the
 configuration from the database on every tick, so a counter, node or cluster
@@ -11,27 +11,37 @@ harmless anyway (same stamp, same key).
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from apps.monitoring import sources
 from apps.monitoring.samples import floor_stamp, format_stamp
 
 # Fallback claims when memcached is unreachable: (interval, stamp) pairs.
 _LOCAL_CLAIMS: dict[int, datetime] = {}
+# How a message from a dispatcher older than collect messages named a
+# source's counter ids in each node's work (``<kind>_counter_ids``).
+_LEGACY_SUFFIX = "_counter_ids"
 
 
 @dataclass
 class NodeWork:
-    """One node's due counters in one round."""
+    """One node's due counters in one round: counter ids by source kind."""
 
     node_id: int
-    ssh_counter_ids: list[int] = field(default_factory=list)
-    jmx_counter_ids: list[int] = field(default_factory=list)
+    counters: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        return not (self.ssh_counter_ids or self.jmx_counter_ids)
+        return not any(self.counters.values())
+
+    @classmethod
+    def from_legacy(cls, item: dict) -> NodeWork:
+        """The work item of a message queued by a dispatcher from before
+        collect messages (node and counter ids only)."""
+        counters = {name.removesuffix(_LEGACY_SUFFIX): list(ids) for name, ids in item.items()
+                    if name.endswith(_LEGACY_SUFFIX)}
+        return cls(item["node_id"], counters)
 
 
 def claim_due_intervals(now: datetime, intervals: set[int], store) -> set[int]:
@@ -54,43 +64,29 @@ def claim_due_intervals(now: datetime, intervals: set[int], store) -> set[int]:
     return due
 
 
-def plan_work(due_intervals: set[int]) -> list[NodeWork]:
-    """Every collection-enabled running node with its due, enabled counters."""
+def due_work(due_intervals: set[int]) -> list[NodeWork]:
+    """Every collection-enabled running node with its due, enabled counters
+    (one query per source, one for the nodes)."""
     from apps.control.choices import NodeState
     from apps.control.models import Node
-    from apps.monitoring.jmx.models import JMXCounter
-    from apps.monitoring.ssh.models import SSHCounter
 
     if not due_intervals:
         return []
-    ssh_by_cluster: dict[int, list[int]] = defaultdict(list)
-    for cid, cluster_id in SSHCounter.objects.filter(
-        enabled=True, interval_s__in=due_intervals
-    ).values_list("id", "cluster_id"):
-        ssh_by_cluster[cluster_id].append(cid)
-    jmx_by_cluster: dict[int, list[int]] = defaultdict(list)
-    for cid, cluster_id in JMXCounter.objects.filter(
-        enabled=True, interval_s__in=due_intervals
-    ).values_list("id", "jvm__cluster_id"):
-        jmx_by_cluster[cluster_id].append(cid)
-    clusters = set(ssh_by_cluster) | set(jmx_by_cluster)
+    due = {source.kind: source.due_by_cluster(due_intervals) for source in sources.all()}
+    clusters = {cluster_id for by_cluster in due.values() for cluster_id in by_cluster}
     work = []
     for node_id, cluster_id in Node.objects.filter(
         cluster_id__in=clusters, collection_enabled=True, state=NodeState.RUNNING
     ).values_list("id", "cluster_id").order_by("id"):
-        item = NodeWork(node_id, list(ssh_by_cluster[cluster_id]), list(jmx_by_cluster[cluster_id]))
+        item = NodeWork(node_id, {
+            kind: list(by_cluster.get(cluster_id, ())) for kind, by_cluster in due.items()})
         if not item.empty:
             work.append(item)
     return work
 
 
 def enabled_intervals() -> set[int]:
-    from apps.monitoring.jmx.models import JMXCounter
-    from apps.monitoring.ssh.models import SSHCounter
-
-    return set(SSHCounter.objects.filter(enabled=True).values_list("interval_s", flat=True)) | set(
-        JMXCounter.objects.filter(enabled=True).values_list("interval_s", flat=True)
-    )
+    return {interval for source in sources.all() for interval in source.enabled_intervals()}
 
 
 def batches(work: list[NodeWork], size: int) -> list[list[NodeWork]]:

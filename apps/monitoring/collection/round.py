@@ -1,10 +1,11 @@
-"""One collection round for a batch of nodes: what the `collect` task runs.
+"""One collection round for a batch of nodes: what the `collect` task runs,
+and the dispatcher's tick that sends those tasks.
 
 Nodes of a batch are collected in parallel threads (SSH and JMX waits are
 network-bound and every wait is bounded by its own timeout), then all samples
 go to memcached in one batched write, every sample and error to the sample
 log, and the outcome to per-node health. Nothing here raises because one node,
-one JVM or memcached failed: that is recorded and the rest goes on.
+one endpoint or memcached failed: that is recorded and the rest goes on.
 """
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ from datetime import datetime
 
 from django.conf import settings
 
+from apps.monitoring import sources
 from apps.monitoring.samples import CollectionError, Sample
-from apps.monitoring.scheduling import NodeWork
+
+from .message import NodeJob, make_messages, restore
+from .worklist import NodeWork, batches, claim_due_intervals, due_work, enabled_intervals
 
 log = logging.getLogger(__name__)
 
@@ -60,41 +64,33 @@ class BatchReport:
         return {"samples": self.samples, "errors": self.errors, "stored": self.stored}
 
 
-def _collect_node(node, ssh_counters, jmx_by_jvm, at: datetime) -> list:
-    from apps.monitoring.jmx.collector import collect_jvm
-    from apps.monitoring.ssh.collector import collect_node
-
+def _collect_job(job: NodeJob, at: datetime) -> list:
     results: list = []
-    try:
-        if ssh_counters:
-            results.extend(collect_node(node, ssh_counters, at))
-        for jvm, counters in jmx_by_jvm.items():
-            results.extend(collect_jvm(node, jvm, counters, at))
-    except Exception as exc:  # noqa: BLE001 - a bug must not cost the other nodes their samples
-        log.exception("collection of node %s failed unexpectedly", node)
-        results.append(CollectionError(node_id=node.id, message=f"internal error: {exc}"))
+    for kind, counters in job.counters.items():
+        if not counters:
+            continue
+        try:
+            results.extend(sources.get(kind).collect(job.node, counters, at))
+        except Exception as exc:  # noqa: BLE001 - a bug must not cost the other nodes their samples
+            log.exception("%s collection of node %s failed unexpectedly", kind, job.node)
+            results.append(CollectionError(node_id=job.node.id, message=f"internal error: {exc}", kind=kind))
     return results
 
 
 def collect_batch(work: list[NodeWork], at: datetime) -> BatchReport:
     """Collect nodes given by id (reads their rows first: a dispatcher sends
-    collect_plan a ready plan instead)."""
-    from apps.monitoring.plan import make_plans
-
-    return collect_plan(make_plans([work])[0], at)
+    collect_message a ready message instead)."""
+    return collect_message(make_messages([work])[0], at)
 
 
-def collect_plan(plan: dict, at: datetime) -> BatchReport:
-    """Collect one batch as the dispatcher planned it (apps.monitoring.plan)."""
-    from apps.monitoring.plan import restore
-
-    jobs = restore(plan)
+def collect_message(message: dict, at: datetime) -> BatchReport:
+    """Collect one batch as the dispatcher sent it (collection.message)."""
+    jobs = restore(message)
     if len(jobs) == 1:
-        outcomes = [_collect_node(*jobs[0], at)]
+        outcomes = [_collect_job(jobs[0], at)]
     else:
-        outcomes = list(_executor().map(lambda job: _collect_node(*job, at), jobs))
-    results = [r for outcome in outcomes for r in outcome]
-    return record(results)
+        outcomes = list(_executor().map(lambda job: _collect_job(job, at), jobs))
+    return record([r for outcome in outcomes for r in outcome])
 
 
 def record(results: list) -> BatchReport:
@@ -117,20 +113,17 @@ def record(results: list) -> BatchReport:
 
 def dispatch_round(now: datetime, enqueue) -> int:
     """Claim the due stamps and enqueue one collect task per batch of nodes,
-    each carrying its plan. ``enqueue(plan, at_iso, expires_s)`` sends a task
-    (a test passes its own to run batches inline). Returns how many batches
-    were sent."""
-    from apps.monitoring.plan import make_plans
-    from apps.monitoring.scheduling import batches, claim_due_intervals, enabled_intervals, plan_work
-
+    each carrying its message. ``enqueue(message, at_iso, expires_s)`` sends a
+    task (a test passes its own to run batches inline). Returns how many
+    batches were sent."""
     due = claim_due_intervals(now, enabled_intervals(), _store())
-    work = plan_work(due)
+    work = due_work(due)
     # A batch still queued after its shortest interval would only produce
     # a stale stamp: let the broker drop it instead.
     expires = min(due) if due else None
     sent = 0
-    for plan in make_plans(batches(work, settings.COLLECT_BATCH_SIZE)):
-        if plan["nodes"]:
-            enqueue(plan, now.isoformat(), expires)
+    for message in make_messages(batches(work, settings.COLLECT_BATCH_SIZE)):
+        if message["nodes"]:
+            enqueue(message, now.isoformat(), expires)
             sent += 1
     return sent

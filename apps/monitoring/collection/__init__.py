@@ -1,0 +1,12 @@
+"""Collection: the dispatcher's work list (worklist: what is due on which
+node), the collect task's message (message: the rows a batch needs), and
+running a batch (round). Every source-specific step goes through
+apps.monitoring.sources."""
+from .message import VERSION, MessageError, NodeJob, make_messages, restore
+from .round import BatchReport, _sample_log, _store, collect_batch, collect_message, dispatch_round, record
+from .worklist import NodeWork
+
+__all__ = [
+    "VERSION", "BatchReport", "MessageError", "NodeJob", "NodeWork", "_sample_log", "_store", "collect_batch",
+    "collect_message", "dispatch_round", "make_messages", "record", "restore",
+]
