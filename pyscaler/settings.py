@@ -183,7 +183,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.FormParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "apps.web.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
@@ -203,6 +203,8 @@ SPECTACULAR_SETTINGS = {
 }
 # Bearer token Prometheus sends to /metrics. Empty: /metrics answers 404 (off).
 METRICS_TOKEN = _secret("METRICS_TOKEN", "") or ""
+# /healthz reuses its probe result this long (seconds; 0: probe every request).
+HEALTHZ_CACHE_S = env.float("HEALTHZ_CACHE_S", default=5.0)
 
 # ---------------------------------------------------------------------------
 # Security (production switches; `manage.py check --deploy` reads these)
