@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.actions.choices import ActionKindChoice
 from apps.actions.models import Action
 from apps.control import executions
-from apps.control.choices import NodeState
+from apps.control.choices import NodeState, StepStatus
 from apps.control.models import Cluster, Execution, Node, Trigger
 
 from apps.web.access import FIRE, MANAGE_NODES
@@ -95,13 +95,21 @@ def plan_action(action: Action) -> list[PlannedStep]:
 
 
 def required_perms(actions: list[Action]) -> tuple[str, ...]:
-    if any(a.kind in NODE_MANAGEMENT_KINDS for a in actions):
+    return required_perms_of_kinds(a.kind for a in actions)
+
+
+def required_perms_of_kinds(kinds) -> tuple[str, ...]:
+    if any(kind in NODE_MANAGEMENT_KINDS for kind in kinds):
         return (FIRE, MANAGE_NODES)
     return (FIRE,)
 
 
 def check_may_fire(user, actions: list[Action]) -> None:
-    missing = [p for p in required_perms(actions) if not user.has_perm(p)]
+    _check_perms(user, required_perms(actions))
+
+
+def _check_perms(user, perms: tuple[str, ...]) -> None:
+    missing = [p for p in perms if not user.has_perm(p)]
     if missing:
         raise PermissionDenied(f"you need the permission(s) {', '.join(missing)}")
 
@@ -142,7 +150,13 @@ def fire_action_by_hand(action: Action, user, target_node: Node | None = None) -
 
 
 def resume_by_hand(execution: Execution, user) -> Execution:
-    check_may_fire(user, [s.action for s in execution.steps.select_related("action")])
+    """Resume runs the steps left as they were recorded (kind and parameters
+    at firing time), so those kinds decide the permissions, whatever the
+    actions have become since."""
+    first = execution.steps.exclude(status=StepStatus.SUCCEEDED).order_by("position").first()
+    if first is not None:  # none left: executions.resume says so
+        again = execution.steps.filter(position__gte=first.position).values_list("kind", flat=True)
+        _check_perms(user, required_perms_of_kinds(list(again)))
     return executions.resume(execution, user)
 
 
