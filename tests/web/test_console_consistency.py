@@ -141,3 +141,10 @@ def test_the_cluster_pages_graphs_open_on_the_range_they_show(operator_client, c
     assert 'data-range="15m"' in body
     graph = operator_client.get(f"/graphs/ssh/{w.load.pk}/?range=15m").content.decode()
     assert 'data-range="15m" class="active"' in graph
+
+
+def test_admin_writes_times_as_the_console_does(admin_client_in_group, operator_user, console_world):
+    execution = _ran(console_world, operator_user)
+    body = admin_client_in_group.get("/admin/control/execution/").content.decode()
+    assert f"{timezone.localtime(execution.created):%Y-%m-%d %H:%M:%S} UTC" in body
+    assert not re.search(r"\d{1,2}:\d\d (a|p)\.m\.", body)

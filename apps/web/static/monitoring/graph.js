@@ -199,7 +199,7 @@
     const api = "/api/v1/series";
     document.querySelectorAll("[data-mini-graph]").forEach((el) => {
       const graph = new Graph(el, {
-        api: api, kind: el.dataset.kind, counter: el.dataset.counter, range: el.dataset.range || "15m", mini: true,
+        api: api, kind: el.dataset.kind, counter: el.dataset.counter, range: el.dataset.range || "15m", mini: true, timeZone: el.dataset.timeZone || "UTC",
         threshold: parseFloat(el.dataset.threshold),
         refreshMs: Math.min(15000, Math.max(5000, parseInt(el.dataset.refreshMs || "10000", 10))),
       });
