@@ -4,13 +4,15 @@ deploy/pyscaler.env.example ships ``CHANGE_ME`` for SECRET_KEY and
 METRICS_TOKEN; a copy that was never edited would otherwise start fine, with
 a session-signing key and a scrape token anyone can read in the repository.
 An Error (not a --deploy warning), so plain ``manage.py check``, ``migrate``
-(run before every release starts) and ``runserver`` refuse too. With DEBUG on
-(development) anything goes.
+(run before every release starts) and ``runserver`` refuse too; gunicorn,
+which runs no checks, is refused by pyscaler/wsgi.py calling
+refuse_weak_secrets(). With DEBUG on (development) anything goes.
 """
 from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.core.exceptions import ImproperlyConfigured
 
 PLACEHOLDERS = frozenset({"change_me", "changeme", "change-me", "secret", "password", "xxx", "todo"})
 # name -> (shortest accepted length, may it be empty?)
@@ -39,3 +41,11 @@ def check_secrets(app_configs=None, **kwargs) -> list[Error]:
             errors.append(Error(problem, hint=f"Set {name} (or {name}_FILE) in the environment.",
                                 id=f"pyscaler.E00{index}"))
     return errors
+
+
+def refuse_weak_secrets() -> None:
+    """Raise ImproperlyConfigured naming every weak secret (the WSGI entry
+    point calls it, so gunicorn does not start on a placeholder)."""
+    errors = check_secrets()
+    if errors:
+        raise ImproperlyConfigured("; ".join(e.msg for e in errors))

@@ -105,3 +105,18 @@ def test_an_empty_metrics_token_is_allowed_it_turns_metrics_off(tmp_path):
     env["METRICS_TOKEN"] = ""
     result = check_deploy(env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def load_wsgi(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """What gunicorn does first: import the WSGI application."""
+    return subprocess.run([sys.executable, "-c", "import pyscaler.wsgi"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_wsgi_application_refuses_a_placeholder_secret(tmp_path):
+    env = template_env(tmp_path)
+    assert load_wsgi(env).returncode == 0
+    env["METRICS_TOKEN"] = PLACEHOLDER
+    result = load_wsgi(env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: METRICS_TOKEN is the placeholder CHANGE_ME" in result.stderr, result.stderr
