@@ -248,6 +248,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_CLIENT_IP_CALLABLE = "apps.web.client_ip.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "console/locked.html"
+# No start-up banner in every process; failures and lockouts are still logged (WARNING).
+AXES_VERBOSE = False
 
 # ---------------------------------------------------------------------------
 # E-mail (EMAIL_URL, e.g. smtp+tls://user@host:587; the password may come from
