@@ -5,10 +5,16 @@ so the answer names the failing dependency and the class of error only; the
 addresses and messages (which may hold a broker password or internal host
 names) go to the log. Every check has a short timeout: a health check that
 hangs on a dead broker is worse than one that says "down".
+
+The probe result is reused for HEALTHZ_CACHE_S seconds (default 5): the
+endpoint is unauthenticated, and each probe opens a database, a broker and a
+memcached connection, so a burst of requests must not become a burst of
+connections. A changed address (settings) is probed at once.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -24,6 +30,11 @@ from pymemcache.client.base import normalize_server_spec
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 2.0
+DEFAULT_CACHE_S = 5.0
+
+_opened = {"broker": 0}  # connections this process's checks opened (tests read it)
+_cache_lock = threading.Lock()
+_cached: dict[tuple, tuple[float, dict[str, str]]] = {}
 
 
 class CheckFailed(Exception):
@@ -44,6 +55,7 @@ def check_broker() -> None:
     # max_retries=0: kombu's default is to retry for ever with back-off; a
     # health check must answer within its own timeout instead.
     conn = Connection(settings.CELERY_BROKER_URL, connect_timeout=CHECK_TIMEOUT_S, heartbeat=0)
+    _opened["broker"] += 1
     try:
         conn.ensure_connection(max_retries=0, timeout=CHECK_TIMEOUT_S)
     except Exception as exc:
@@ -91,11 +103,41 @@ def run_checks() -> dict[str, str]:
     return results
 
 
+def broker_connections_opened() -> int:
+    return _opened["broker"]
+
+
+def forget_results() -> None:
+    with _cache_lock:
+        _cached.clear()
+
+
+def _probe_key() -> tuple:
+    database = connections["default"].settings_dict
+    return (database.get("ENGINE"), database.get("NAME"), database.get("HOST"), database.get("PORT"),
+            settings.CELERY_BROKER_URL, tuple(settings.MEMCACHED_SERVERS))
+
+
+def cached_checks() -> dict[str, str]:
+    """run_checks(), or its result of the last HEALTHZ_CACHE_S seconds for the
+    same addresses. The lock makes concurrent requests share one probe."""
+    max_age = float(getattr(settings, "HEALTHZ_CACHE_S", DEFAULT_CACHE_S))
+    key = _probe_key()
+    with _cache_lock:
+        hit = _cached.get(key)
+        if hit is not None and time.monotonic() - hit[0] < max_age:
+            return dict(hit[1])
+        results = run_checks()
+        _cached.clear()
+        _cached[key] = (time.monotonic(), results)
+        return dict(results)
+
+
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     started = time.monotonic()
-    checks = run_checks()
+    checks = cached_checks()
     failing = sorted(name for name, result in checks.items() if result != "ok")
     body = {
         "status": "fail" if failing else "ok",

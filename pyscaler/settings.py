@@ -11,6 +11,7 @@ import getpass
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -92,6 +94,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
+]
+# django-axes first: it refuses a locked-out username before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "pyscaler.urls"
@@ -140,6 +149,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# Admin writes times as the console does (pyscaler/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["pyscaler.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
@@ -183,7 +194,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.FormParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "apps.web.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
@@ -203,6 +214,8 @@ SPECTACULAR_SETTINGS = {
 }
 # Bearer token Prometheus sends to /metrics. Empty: /metrics answers 404 (off).
 METRICS_TOKEN = _secret("METRICS_TOKEN", "") or ""
+# /healthz reuses its probe result this long (seconds; 0: probe every request).
+HEALTHZ_CACHE_S = env.float("HEALTHZ_CACHE_S", default=5.0)
 
 # ---------------------------------------------------------------------------
 # Security (production switches; `manage.py check --deploy` reads these)
@@ -215,10 +228,28 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-if env.bool("BEHIND_TLS_PROXY", default=False):
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Sessions end after 12 hours (Django's default is two weeks).
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+# Brute-force protection (django-axes) of every password login: the console's
+# /login/ and /admin/login/ (the API takes tokens or those sessions, never a
+# password). After LOGIN_FAILURE_LIMIT wrong passwords for one username, or
+# from one client address (any usernames: password spraying), that username or
+# address is refused, right password or not, for LOGIN_LOCKOUT_MINUTES or until
+# `manage.py axes_reset_username <name>` / `axes_reset_ip <address>`. Behind
+# nginx the address is the one nginx saw (apps/web/client_ip.py).
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "apps.web.client_ip.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "console/locked.html"
+# No start-up banner in every process; failures and lockouts are still logged (WARNING).
+AXES_VERBOSE = False
 
 # ---------------------------------------------------------------------------
 # E-mail (EMAIL_URL, e.g. smtp+tls://user@host:587; the password may come from

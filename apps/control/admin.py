@@ -160,13 +160,13 @@ class ExecutionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description="Resume the selected failed executions from their failed step",
                   permissions=["fire"])
     def resume_selected(self, request, queryset):
-        from .executions import FiringError, check_may_fire, resume
+        from .executions import FiringError, check_may_resume, resume
 
         for execution in queryset:
             try:
-                # As on the console: the steps' kinds say which permissions
-                # running them again takes (node management for deploy/remove).
-                check_may_fire(request.user, [s.action for s in execution.steps.select_related("action")])
+                # As on the console: the recorded kinds of the steps that run
+                # again say which permissions that takes.
+                check_may_resume(request.user, execution)
                 resume(execution, user=request.user)
             except PermissionDenied as exc:
                 self.message_user(request, f"execution #{execution.pk}: {exc}", messages.ERROR)

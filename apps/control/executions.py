@@ -54,23 +54,41 @@ def changes_cluster_size(actions: Iterable[Action]) -> bool:
     return any(a.kind in kinds for a in actions)
 
 
-def permissions_to_fire(actions: Iterable[Action]) -> tuple[str, ...]:
-    """Every permission the actions' kinds ask of a person firing (or
-    resuming) them by hand, the firing permission first."""
+def permissions_for_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    """Every permission these kinds ask of a person running them by hand,
+    the firing permission first."""
     needed = [FIRE_PERMISSION]
-    for action in actions:
+    for kind in kinds:
         try:
-            perms = get_kind(action.kind).fire_permissions
+            perms = get_kind(kind).fire_permissions
         except LookupError:
             continue
         needed += [p for p in perms if p not in needed]
     return tuple(needed)
 
 
-def check_may_fire(user, actions: Iterable[Action]) -> None:
-    missing = [p for p in permissions_to_fire(actions) if not user.has_perm(p)]
+def permissions_to_fire(actions: Iterable[Action]) -> tuple[str, ...]:
+    return permissions_for_kinds(a.kind for a in actions)
+
+
+def _check_perms(user, perms: tuple[str, ...]) -> None:
+    missing = [p for p in perms if not user.has_perm(p)]
     if missing:
         raise PermissionDenied(f"you need the permission(s) {', '.join(missing)}")
+
+
+def check_may_fire(user, actions: Iterable[Action]) -> None:
+    _check_perms(user, permissions_to_fire(actions))
+
+
+def check_may_resume(user, execution: Execution) -> None:
+    """Resume runs the steps left as they were recorded (kind and parameters
+    at firing time), so those kinds decide the permissions, whatever the
+    actions have become since. Console, API and admin all ask here."""
+    first = execution.steps.exclude(status=StepStatus.SUCCEEDED).order_by("position").first()
+    if first is not None:  # none left: resume() says so
+        again = execution.steps.filter(position__gte=first.position).values_list("kind", flat=True)
+        _check_perms(user, permissions_for_kinds(list(again)))
 
 
 def fire_trigger(

@@ -17,7 +17,6 @@ from apps.actions.models import Action
 from apps.control import executions
 from apps.control.choices import NodeState
 from apps.control.models import Cluster, Execution, Node, Trigger
-
 from apps.web.access import MANAGE_NODES
 
 
@@ -104,7 +103,10 @@ def fire_action_by_hand(action: Action, user, target_node: Node | None = None) -
 
 
 def resume_by_hand(execution: Execution, user) -> Execution:
-    check_may_fire(user, [s.action for s in execution.steps.select_related("action")])
+    """Resume runs the steps left as they were recorded (kind and parameters
+    at firing time), so those kinds decide the permissions, whatever the
+    actions have become since."""
+    executions.check_may_resume(user, execution)
     return executions.resume(execution, user)
 
 

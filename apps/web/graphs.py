@@ -1,12 +1,14 @@
 """The counter graph page (/graphs/<kind>/<id>/)."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
 from apps.monitoring import series as svc
 from apps.web.access import console_context, console_page
+from apps.web.templatetags.console_tags import value
 
 
 @console_page()
@@ -21,6 +23,8 @@ def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
     cluster = counter_kind.cluster(counter)
     nodes = svc.nodes_for(cluster.pk, None)
     selected = request.GET.get("range") if request.GET.get("range") in svc.RANGES else svc.DEFAULT_RANGE
+    if request.GET.get("from") or request.GET.get("to"):
+        selected = None  # a custom range from the URL: graph.js reads it, no button is lit
     return render(request, "monitoring/graph.html", {
         **console_context(request),
         "kind": counter_kind, "counter": counter, "cluster": cluster, "nodes": nodes,
@@ -29,6 +33,8 @@ def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
         "graph_config": {
             "api": reverse("api-series"), "kind": kind, "counter": counter.pk, "range": selected,
             "threshold": counter.threshold, "comparison": counter.comparison, "unit": counter.unit,
+            # The legend writes the threshold as the page does (537M), times in the page's zone.
+            "thresholdLabel": value(counter.threshold), "timeZone": settings.TIME_ZONE,
             # Poll about once per new sample, but not more often than every 2 s.
             "refreshMs": max(2000, min(counter.interval_s * 1000, 15000)),
         },

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from devservers.util import REPO_ROOT
 
 ENV_EXAMPLE = REPO_ROOT / "deploy" / "pyscaler.env.example"
@@ -65,3 +67,56 @@ def test_check_deploy_fails_when_a_production_switch_is_off(tmp_path):
     assert result.returncode != 0
     for warning in ("security.W004", "security.W012", "security.W016"):
         assert warning in result.stderr, result.stderr
+
+
+def check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Plain `manage.py check` (what migrate and runserver run at start)."""
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("SECRET_KEY", PLACEHOLDER, "SECRET_KEY is the placeholder CHANGE_ME"),
+        ("SECRET_KEY", "x" * 31, "SECRET_KEY is 31 characters long; use at least 32"),
+        ("METRICS_TOKEN", PLACEHOLDER, "METRICS_TOKEN is the placeholder CHANGE_ME"),
+        ("METRICS_TOKEN", "t" * 15, "METRICS_TOKEN is 15 characters long; use at least 16"),
+    ],
+)
+def test_a_placeholder_or_short_secret_is_an_error_naming_the_variable(tmp_path, name, value, words):
+    env = template_env(tmp_path)
+    env[name] = value
+    for result in (check_deploy(env), check(env)):
+        assert result.returncode != 0, result.stdout + result.stderr
+        assert words in result.stderr, result.stderr
+        assert "ERRORS:" in result.stderr
+
+
+def test_placeholders_are_accepted_while_debugging(tmp_path):
+    env = template_env(tmp_path)
+    env.update(DEBUG="true", SECRET_KEY=PLACEHOLDER, METRICS_TOKEN=PLACEHOLDER)
+    result = check(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_empty_metrics_token_is_allowed_it_turns_metrics_off(tmp_path):
+    env = template_env(tmp_path)
+    env["METRICS_TOKEN"] = ""
+    result = check_deploy(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def load_wsgi(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """What gunicorn does first: import the WSGI application."""
+    return subprocess.run([sys.executable, "-c", "import pyscaler.wsgi"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_wsgi_application_refuses_a_placeholder_secret(tmp_path):
+    env = template_env(tmp_path)
+    assert load_wsgi(env).returncode == 0
+    env["METRICS_TOKEN"] = PLACEHOLDER
+    result = load_wsgi(env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: METRICS_TOKEN is the placeholder CHANGE_ME" in result.stderr, result.stderr

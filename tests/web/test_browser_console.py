@@ -253,3 +253,43 @@ def test_operator_cannot_reach_an_edit_form(page, shop, operator_user):
     page.goto(f"/admin/control/cluster/{cluster.pk}/change/")
     assert page.locator('input[name="_save"]').count() == 0
     assert page.locator('input[name="name"]').count() == 0  # shown as text, not a field
+
+
+def test_a_custom_range_is_in_the_url_and_a_refused_one_shows_why(page, shop, operator_user):
+    """Issue 15, bad input 2, 8 and 9: ?from=…&to=… is read on load (bookmarkable)
+    and written on "Show"; a range the API refuses (400) clears the chart and
+    shows the API's words, not "HTTP 500"; times read like the other pages'."""
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    _, _, _, value, _ = shop
+    _login(page, "oscar", "oscar-pw-1234")
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=1)
+    start = end - timedelta(minutes=5)
+    page.goto(f"/graphs/jmx/{value.pk}/?from={start:%Y-%m-%dT%H:%M:%SZ}&to={end:%Y-%m-%dT%H:%M:%SZ}")
+    page.wait_for_function("() => window.pyscalerGraphs[0].plot !== null")
+    # The browser runs in UTC (Chromium writes no ":00" seconds).
+    assert datetime.fromisoformat(page.input_value("#from")) == start.replace(tzinfo=None)
+    assert datetime.fromisoformat(page.input_value("#to")) == end.replace(tzinfo=None)
+    drawn = page.evaluate("() => window.pyscalerGraphs[0].plot.data[0]")
+    assert drawn[0] == int(start.timestamp()) and drawn[-1] == int(end.timestamp())
+    assert page.evaluate("() => document.querySelector('#ranges .active')") is None
+    status = page.text_content("#graph-status")
+    assert re.match(r"updated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · ", status), status
+    legend = page.evaluate(f"() => window.pyscalerGraphs[0].plot.series[0].value(null, {int(start.timestamp())})")
+    assert legend == f"{start:%Y-%m-%d %H:%M:%S} UTC"
+
+    page.fill("#from", "9999-12-30T00:00:00")
+    page.fill("#to", "9999-12-31T23:59:59")
+    page.click("#apply-custom")
+    page.wait_for_function("() => document.getElementById('graph-status').textContent.includes('range')")
+    status = page.text_content("#graph-status")
+    assert "HTTP 500" not in status
+    assert "to must be between 1970-01-01 and 9998-12-31" in status, status
+    assert page.evaluate("() => window.pyscalerGraphs[0].plot") is None  # the old range is not kept
+    assert page.get_attribute("[data-graph]", "data-points") == "0"
+    assert "from=9999-12-30T00%3A00%3A00.000Z" in page.url and "to=9999-12-31T23%3A59%3A59.000Z" in page.url
+
+    page.click('#ranges [data-range="1h"]')
+    page.wait_for_function("() => window.pyscalerGraphs[0].plot !== null")
+    assert "range=1h" in page.url and "from=" not in page.url

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pyscaler import health
 from pyscaler.health import CHECK_TIMEOUT_S
 from devservers.util import free_port
 
@@ -15,6 +16,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
 # Any answer slower than this means a check waited for a timeout it should not have.
 QUICK_S = 1.5
+
+
+@pytest.fixture(autouse=True)
+def fresh_probe() -> None:
+    """Each test probes: a result cached by an earlier test is not its answer."""
+    health.forget_results()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from apps.control.choices import ExecutionStatus
 from apps.web.access import CanView
 from apps.web.filters import ExecutionFilter, execution_rows
 
+from .pagination import BoundedLimitOffsetPagination
 from .schema import BAD_PARAMETER, ID_SCHEMA, NOT_FOUND
 from .serializers import ExecutionDetailSerializer, ExecutionSerializer
 
@@ -19,6 +20,7 @@ class ExecutionListView(generics.ListAPIView):
     serializer_class = ExecutionSerializer
     filter_backends = [DjangoFilterBackend]  # a bad filter value: 400 naming the parameter
     filterset_class = ExecutionFilter
+    pagination_class = BoundedLimitOffsetPagination  # limit at most 500: a 400 above
 
     def get_queryset(self):
         return execution_rows()

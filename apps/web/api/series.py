@@ -1,6 +1,9 @@
 """GET /api/v1/series: one counter on some nodes over a time range."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+from django.utils import timezone as dj_timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -36,6 +39,33 @@ def series_payload(result: svc.SeriesResult) -> dict:
     }
 
 
+# Stamps are computed a step past ``to``: keep the whole grid inside what
+# Python's datetime can hold (the year 9999 ends it) and after the epoch
+# (samples are stored by Unix time). An interval is at most a day.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9998, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+BOUNDS = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
+MISSING_TO = "to is missing, so the range ends now, which is not later than from"
+
+
+def time_range(params) -> tuple[datetime, datetime]:
+    """``range`` or ``from``/``to`` as apps.monitoring.series reads them, then
+    held within the calendar the sample grid can be computed in."""
+    range_name, start_text, end_text = params.get("range"), params.get("from"), params.get("to")
+    now = dj_timezone.now()
+    try:
+        start, end = svc.parse_time_range(range_name, start_text, end_text, now=now)
+    except svc.SeriesQueryError as exc:
+        if exc.param == "to" and start_text and not end_text and not range_name:
+            raise svc.SeriesQueryError("to", MISSING_TO) from None
+        raise
+    if start < EARLIEST:
+        raise svc.SeriesQueryError("from", f"from must be {BOUNDS}")
+    if end > LATEST:
+        raise svc.SeriesQueryError("to", f"to must be {BOUNDS}")
+    return start, end
+
+
 def query_series(params) -> svc.SeriesResult:
     """Parse the query (``params`` is a QueryDict) and read the series.
     Raises SeriesQueryError naming the bad parameter."""
@@ -49,7 +79,7 @@ def query_series(params) -> svc.SeriesResult:
     if len(counter_ids) != 1:
         raise svc.SeriesQueryError("counter", "give exactly one counter id")
     counter = svc.get_counter(kind, counter_ids[0])
-    start, end = svc.parse_time_range(params.get("range"), params.get("from"), params.get("to"))
+    start, end = time_range(params)
     nodes = svc.nodes_for(kind.cluster_id(counter), svc.parse_ids("node", params.getlist("node")))
     return svc.read_series(kind, counter, nodes, start, end)
 

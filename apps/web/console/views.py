@@ -5,18 +5,24 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.actions.models import Action
-from apps.control.choices import ExecutionStatus
-from apps.control.models import Cluster, Execution, Node, Trigger
+from apps.control.choices import ExecutionStatus, StepStatus
+from apps.control.models import Cluster, Execution, ExecutionStep, Node, Trigger
 from apps.web import firing, status
 from apps.web.access import FIRE, MANAGE_NODES, console_context, console_page
 from apps.web.filters import ExecutionFilter, error_lines, execution_rows
 
 from .forms import FireForm
+
+
+# The cluster page's small graphs (static/monitoring/graph.js draws them over
+# this range); each links to its graph page on the same range.
+MINI_RANGE = "15m"
 
 
 def page(request: HttpRequest, template: str, context: dict, partial: str | None = None) -> HttpResponse:
@@ -39,7 +45,7 @@ def cluster_detail(request: HttpRequest, name: str) -> HttpResponse:
     removers = [a for a, _ in actions if firing.removes_target(a)]
     return page(request, "console/cluster.html",
                 {"s": status.cluster_status(cluster), "cluster": cluster, "actions": actions,
-                 "remove_actions": removers},
+                 "remove_actions": removers, "mini_range": MINI_RANGE},
                 "console/_cluster.html")
 
 
@@ -89,7 +95,9 @@ def node_collection(request: HttpRequest, pk: int) -> HttpResponse:
 
 @console_page()
 def execution_list(request: HttpRequest) -> HttpResponse:
-    found = ExecutionFilter(request.GET, queryset=execution_rows())
+    rows = execution_rows().annotate(step_running=Exists(
+        ExecutionStep.objects.filter(execution=OuterRef("pk"), status=StepStatus.RUNNING)))
+    found = ExecutionFilter(request.GET, queryset=rows)
     qs = found.qs if found.is_valid() else Execution.objects.none()  # a bad filter: named, not ignored
     executions = Paginator(qs, 50).get_page(request.GET.get("page"))
     live = request.GET.copy()
@@ -106,8 +114,17 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     execution = get_object_or_404(
         Execution.objects.select_related("cluster", "trigger", "action", "fired_by_user", "target_node"), pk=pk
     )
+    steps = list(execution.steps.order_by("position"))
     return page(request, "console/execution.html",
-                {"e": execution, "steps": execution.steps.order_by("position")}, "console/_execution.html")
+                {"e": execution, "steps": steps, **shown_status(execution, steps)}, "console/_execution.html")
+
+
+def shown_status(execution: Execution, steps: list[ExecutionStep]) -> dict:
+    """The header's status: "running" as soon as a step runs, even while the
+    execution's own record still says pending (the chain marks it later)."""
+    if execution.status == ExecutionStatus.PENDING and any(s.status == StepStatus.RUNNING for s in steps):
+        return {"shown_status": ExecutionStatus.RUNNING.value, "shown_status_label": ExecutionStatus.RUNNING.label}
+    return {"shown_status": execution.status, "shown_status_label": execution.get_status_display()}
 
 
 @require_POST

@@ -1,12 +1,24 @@
-"""Formatting for console pages: sample values, durations, progress."""
+"""Formatting for console pages: sample values, durations, progress, times,
+kinds and parameters — one way each, on every page."""
 from __future__ import annotations
 
 import json
+import re
 
 from django import template
 from django.utils import timezone
+from django.utils.dateformat import format as format_date
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from apps.actions.registry import get_kind
 
 register = template.Library()
+
+# Every time a console page shows: "2026-11-30 19:45:11 UTC" (the zone is
+# TIME_ZONE's). {% now %} tags use the same string; static/monitoring/graph.js
+# writes its times alike.
+WHEN_FORMAT = "Y-m-d H:i:s T"
 
 # (from, divisor, suffix): thousands only from 10,000 on, so 1234 stays 1234.
 _SI = ((1e12, 1e12, "T"), (1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k"))
@@ -73,3 +85,58 @@ def pairs(data) -> str:
     if not isinstance(data, dict):
         return as_json(data)
     return " · ".join(f"{k}: {v if isinstance(v, str) else as_json(v)}" for k, v in data.items())
+
+
+@register.filter
+def when(moment) -> str:
+    """A time, the console's one way: 2026-11-30 19:45:11 UTC ("" for none)."""
+    if moment is None or moment == "":
+        return ""
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return format_date(moment, WHEN_FORMAT)
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    """An action kind's display name (DistributedScript), never its stored value."""
+    try:
+        return get_kind(kind).label
+    except LookupError:
+        return kind
+
+
+@register.filter
+def param_items(params) -> list[tuple[str, str]]:
+    """An action's parameters as (name, readable value) rows for a <dl>."""
+    if not isinstance(params, dict):
+        return [("", as_json(params))] if params not in (None, "", {}) else []
+    rows = []
+    for name, item in params.items():
+        if isinstance(item, str):
+            text = item
+        elif isinstance(item, list) and all(isinstance(x, (str, int, float)) for x in item):
+            text = ", ".join(str(x) for x in item)
+        else:
+            text = as_json(item)
+        rows.append((str(name), text))
+    return rows
+
+
+@register.filter
+def inline_code(text) -> SafeString:
+    """Text with `backticks` shown as code (the rest escaped): descriptions are
+    written like commit messages, and a literal ` reads as a typo."""
+    escaped = escape(text or "")
+    return mark_safe(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped).replace("`", ""))
+
+
+@register.simple_tag
+def progress(count, needed, cooling) -> str:
+    """Breach progress of one series: "4/6"; once the count reaches what is
+    needed it stays "6/6" (the count goes on during a cooldown), explained."""
+    if count is None:
+        return "unknown"
+    if needed and count >= needed:
+        return f"{needed}/{needed} (cooling down)" if cooling else f"{needed}/{needed} (reached)"
+    return f"{count}/{needed}"

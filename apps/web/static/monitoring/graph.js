@@ -2,11 +2,29 @@
  * from /api/v1/series. One line per node, the threshold as a dashed red line,
  * gaps where no sample exists (the API's nulls are never joined up).
  * Live: named ranges are re-fetched every refreshMs while the page is open.
+ * A custom range is put in the page's URL (?from=…&to=…, read on load), so it
+ * can be bookmarked; a range the API refuses clears the chart and shows why.
+ * Times are written as the console pages write them: 2026-11-30 19:45:11 UTC,
+ * in the server's TIME_ZONE (graph config timeZone).
  * Tests read window.pyscalerGraphs to compare what is drawn with the samples. */
 (function () {
   "use strict";
   const PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f"];
   window.pyscalerGraphs = window.pyscalerGraphs || [];
+
+  /* "2026-11-30 19:45:11 UTC" (the console's template filter `when`). */
+  function formatTime(epochSeconds, timeZone) {
+    const zone = timeZone || "UTC";
+    const parts = {};
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+    }).formatToParts(new Date(epochSeconds * 1000)).forEach((p) => { parts[p.type] = p.value; });
+    const name = zone === "UTC" ? "UTC" : parts.timeZoneName;
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute + ":" +
+           parts.second + " " + name;
+  }
+  window.pyscalerFormatTime = formatTime;
 
   function seriesUrl(api, kind, counter, query) {
     const params = new URLSearchParams({ kind: kind, counter: String(counter) });
@@ -24,6 +42,14 @@
     return String(+v.toPrecision(4));
   }
 
+  /* Axis ticks: the time of day, with the date when the range spans days. */
+  function axisTime(x, u, zone) {
+    const full = formatTime(x, zone);
+    const xs = u.data[0];
+    const days = xs.length > 1 && xs[xs.length - 1] - xs[0] > 86400;
+    return days ? full.slice(5, 16) : full.slice(11, 19);
+  }
+
   function toData(payload, threshold) {
     const xs = payload.stamps;
     const data = [xs];
@@ -32,23 +58,26 @@
     return data;
   }
 
-  function options(payload, el, mini, threshold, comparison) {
-    const series = [{}];
+  function options(payload, el, cfg) {
+    const mini = cfg.mini, zone = cfg.timeZone || "UTC";
+    const label = cfg.thresholdLabel || short(cfg.threshold);
+    const series = [{ value: (u, v) => (v === null || v === undefined ? "—" : formatTime(v, zone)) }];
     payload.series.forEach((s, i) => series.push({
       label: s.node, stroke: PALETTE[i % PALETTE.length], width: mini ? 1.5 : 2,
       spanGaps: false, points: { show: !mini, size: 4 },
     }));
-    series.push({ label: "threshold (" + comparison + " " + threshold + ")", stroke: "#d62728",
+    series.push({ label: "threshold (" + payload.counter.comparison + " " + label + ")", stroke: "#d62728",
                   width: 1.5, dash: [6, 4], points: { show: false } });
     const unit = payload.counter.unit;
     return {
       width: Math.max(200, el.clientWidth || 600),
       height: mini ? 130 : 360,
       scales: { x: { time: true } },
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), zone),
       legend: { show: !mini },
       cursor: { show: !mini },
       series: series,
-      axes: [{ size: mini ? 30 : 50 },
+      axes: [{ size: mini ? 30 : 50, values: (u, splits) => splits.map((x) => axisTime(x, u, zone)) },
              { label: mini ? "" : unit, size: mini ? 44 : 64, values: (u, splits) => splits.map(short) }],
     };
   }
@@ -74,10 +103,17 @@
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
       const detail = body.detail || Object.entries(body).map(([k, v]) => k + ": " + [].concat(v).join(" ")).join("; ");
-      this.status("HTTP " + response.status + ": " + detail);
+      this.clear();  // never the old range's lines under the new range's inputs
+      this.status((response.status === 400 ? "cannot show this range: " : "HTTP " + response.status + ": ") +
+                  (detail || response.statusText));
       return;
     }
     this.draw(body);
+  };
+  Graph.prototype.clear = function () {
+    if (this.plot) this.plot.destroy();
+    this.plot = null; this.payload = null;
+    this.el.dataset.points = "0";
   };
   Graph.prototype.draw = function (payload) {
     const cfg = this.cfg;
@@ -88,13 +124,13 @@
       this.plot.setData(data);
     } else {
       if (this.plot) this.plot.destroy();
-      this.plot = new uPlot(options(payload, this.el, cfg.mini, cfg.threshold, payload.counter.comparison), data, this.el);
+      this.plot = new uPlot(options(payload, this.el, cfg), data, this.el);
     }
     this.payload = payload;
     const cells = payload.series.reduce((n, s) => n + s.values.length, 0);
     const missing = payload.series.reduce((n, s) => n + s.values.filter((v) => v === null).length, 0);
     this.el.dataset.points = String(cells - missing);
-    this.status("updated " + new Date().toLocaleTimeString() + " · step " + payload.step_s + " s · " +
+    this.status("updated " + formatTime(Date.now() / 1000, cfg.timeZone) + " · step " + payload.step_s + " s · " +
                 (cells - missing) + " samples, " + missing + " missing");
   };
   Graph.prototype.live = function () {
@@ -109,6 +145,23 @@
 
   function isoFromLocal(value) { return value ? new Date(value).toISOString() : ""; }
 
+  /* An ISO time from the URL as a datetime-local input's value (browser time). */
+  function localFromIso(value) {
+    const when = new Date(value);
+    if (!value || isNaN(when)) return value || "";
+    const pad = (n) => String(n).padStart(2, "0");
+    return when.getFullYear() + "-" + pad(when.getMonth() + 1) + "-" + pad(when.getDate()) + "T" +
+           pad(when.getHours()) + ":" + pad(when.getMinutes()) + ":" + pad(when.getSeconds());
+  }
+
+  /* Put the shown range in the address bar: ?range=… or ?from=…&to=…. */
+  function remember(query) {
+    const url = new URL(window.location.href);
+    ["range", "from", "to"].forEach((k) => url.searchParams.delete(k));
+    for (const [k, v] of Object.entries(query)) { if (v) url.searchParams.set(k, v); }
+    window.history.replaceState(null, "", url);
+  }
+
   function mainGraph() {
     const el = document.querySelector("[data-graph]");
     const cfgEl = document.getElementById("graph-config");
@@ -117,18 +170,25 @@
     cfg.statusEl = document.getElementById("graph-status");
     const graph = new Graph(el, cfg);
     const buttons = document.querySelectorAll("#ranges [data-range]");
+    const fromInput = document.getElementById("from"), toInput = document.getElementById("to");
     buttons.forEach((b) => b.addEventListener("click", () => {
       buttons.forEach((x) => x.classList.toggle("active", x === b));
-      const url = new URL(window.location.href);
-      url.searchParams.set("range", b.dataset.range);
-      window.history.replaceState(null, "", url);
+      remember({ range: b.dataset.range });
       graph.show({ range: b.dataset.range });
     }));
     document.getElementById("apply-custom").addEventListener("click", () => {
       buttons.forEach((x) => x.classList.remove("active"));
-      graph.show({ from: isoFromLocal(document.getElementById("from").value),
-                   to: isoFromLocal(document.getElementById("to").value) });
+      const query = { from: isoFromLocal(fromInput.value), to: isoFromLocal(toInput.value) };
+      remember(query);
+      graph.show(query);
     });
+    const asked = new URL(window.location.href).searchParams;
+    if (asked.get("from") || asked.get("to")) {  // a bookmarked custom range
+      buttons.forEach((x) => x.classList.remove("active"));
+      fromInput.value = localFromIso(asked.get("from"));
+      toInput.value = localFromIso(asked.get("to"));
+      graph.query = { from: asked.get("from") || "", to: asked.get("to") || "" };
+    }
     window.addEventListener("resize", () => {
       if (graph.plot) graph.plot.setSize({ width: el.clientWidth, height: 360 });
     });
@@ -139,7 +199,7 @@
     const api = "/api/v1/series";
     document.querySelectorAll("[data-mini-graph]").forEach((el) => {
       const graph = new Graph(el, {
-        api: api, kind: el.dataset.kind, counter: el.dataset.counter, range: "15m", mini: true,
+        api: api, kind: el.dataset.kind, counter: el.dataset.counter, range: el.dataset.range || "15m", mini: true, timeZone: el.dataset.timeZone || "UTC",
         threshold: parseFloat(el.dataset.threshold),
         refreshMs: Math.min(15000, Math.max(5000, parseInt(el.dataset.refreshMs || "10000", 10))),
       });
