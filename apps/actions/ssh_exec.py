@@ -87,7 +87,7 @@ def host_key_check(target: SshTarget) -> hostkeys.HostKeyCheck:
     """The trusted keys of the target (file and database) and the policy for
     an unknown one. Reads the database: call it in the step's own thread."""
     try:
-        return hostkeys.prepare(target.host, target.port)
+        return hostkeys.prepare(target.host, target.port, password_login=bool(target.password))
     except SshError as exc:
         raise ActionError(f"node {target.name}: {exc}") from None
 

@@ -136,3 +136,34 @@ def test_a_wrong_password_fails_the_script_naming_the_reference_never_the_passwo
         f"(password from cluster pw: ssh_password_ref {PASSWORD_REF})"
     ), message
     assert wrong not in message and password_account.password not in message
+
+
+@pytest.fixture
+def unknown_host(node, settings, tmp_path) -> Node:
+    """The same node, but its host key in neither SSH_KNOWN_HOSTS nor the
+    database, under the trust-on-first-use policy."""
+    (tmp_path / "empty_known_hosts").write_text("")
+    settings.SSH_KNOWN_HOSTS = str(tmp_path / "empty_known_hosts")
+    settings.SSH_HOST_KEY_POLICY = "tofu"
+    return node
+
+
+def test_tofu_never_sends_a_password_to_a_host_seen_for_the_first_time(
+    unknown_host, password_account, ssh_pool, monkeypatch
+) -> None:
+    """The right password would log in (see above): refused here, so it was
+    never offered. Whoever answers first in the node's place must not get it."""
+    from apps.monitoring.ssh.models import KnownHostKey
+
+    monkeypatch.setenv(PASSWORD_VAR, password_account.password)
+    counters = make_counters(unknown_host, ["echo 1"])
+
+    (result,) = collect_node(unknown_host, counters, pool=ssh_pool)
+    assert isinstance(result, CollectionError), result
+    assert "is unknown" in result.message and "never sent to a host seen for the first time" in result.message
+    assert not KnownHostKey.objects.exists()  # nothing learned from this contact either
+
+    with pytest.raises(ActionError) as info:
+        _run_action(unknown_host, K.LOCAL_SCRIPT, {"script": "echo never"})
+    assert "never sent to a host seen for the first time" in str(info.value)
+    assert password_account.password not in str(info.value)

@@ -271,9 +271,9 @@ def open_connection(target: SshTarget, timeout: float | None = None) -> SshConne
         return left
 
     # Configuration errors first: no network traffic for a node that cannot work.
-    check = hostkeys.prepare(target.host, target.port)
-    pkey = _private_key(target)
     password = _password(target)
+    check = hostkeys.prepare(target.host, target.port, password_login=password is not None)
+    pkey = _private_key(target)
 
     step = "connecting to"
     sock = None

@@ -7,7 +7,10 @@ a host neither knows:
 
 * ``reject``: refused, as OpenSSH's StrictHostKeyChecking=yes;
 * ``tofu``: the first key seen is recorded in the database and trusted from
-  then on; a different key later is refused.
+  then on; a different key later is refused. A password is never sent on a
+  first contact: a login that would offer one (a cluster's ssh_password_ref,
+  SSH_PASSWORD) needs the host's key to be known already, or whoever answers
+  first in the node's place would receive the password.
 
 A known host presenting a different key, or a key of another type, is always
 refused (paramiko's SSHClient does that comparison); there is deliberately no
@@ -53,6 +56,8 @@ class HostKeyCheck:
     file_keys: dict[str, paramiko.PKey]
     db_keys: dict[str, paramiko.PKey]
     first_seen: paramiko.PKey | None = None
+    #: The login would offer a password: an unknown host is refused even under "tofu".
+    password_login: bool = False
 
     @property
     def name(self) -> str:
@@ -81,7 +86,7 @@ class HostKeyCheck:
         )
 
 
-def prepare(host: str, port: int) -> HostKeyCheck:
+def prepare(host: str, port: int, *, password_login: bool = False) -> HostKeyCheck:
     """Read the trusted keys of ``host:port`` (file and database)."""
     name = host_key_name(host, port)
     file_keys: dict[str, paramiko.PKey] = {}
@@ -98,7 +103,7 @@ def prepare(host: str, port: int) -> HostKeyCheck:
             db_keys[row.key_type] = paramiko.PKey.from_type_string(row.key_type, _b64(row.key_base64))
         except Exception as exc:  # noqa: BLE001 - one unreadable row must not hide the others
             log.warning("ignoring unreadable known host key %s: %s", row, exc)
-    return HostKeyCheck(host, port, settings.SSH_HOST_KEY_POLICY, file_keys, db_keys)
+    return HostKeyCheck(host, port, settings.SSH_HOST_KEY_POLICY, file_keys, db_keys, password_login=password_login)
 
 
 def record_first_seen(check: HostKeyCheck) -> None:
@@ -149,6 +154,14 @@ class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
         self.check = check
 
     def missing_host_key(self, client, hostname, key) -> None:
+        if self.check.password_login:
+            raise HostKeyError(
+                f"host key for {self.check.name} is unknown ({describe(key)}) and this login would send a "
+                f"password: under SSH_HOST_KEY_POLICY 'tofu' a password is never sent to a host seen for "
+                f"the first time. Add the host to {settings.SSH_KNOWN_HOSTS or 'SSH_KNOWN_HOSTS'} "
+                f"(ssh-keyscan -p {self.check.port} {self.check.host}, after checking the fingerprint) "
+                f"or log in once with a key"
+            )
         self.check.first_seen = key
 
 
