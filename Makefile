@@ -39,9 +39,12 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/pyscaler_$$$$
 MARIADB_TEST_URL ?= mysql://root@127.0.0.1:3306/pyscaler_$$$$
 
 # lint-imports checks the import contracts of .importlinter (which part may
-# import which) before any test runs.
+# import which) before any test runs; audit_dependencies.py checks the pinned
+# set for known vulnerabilities (it fails on one, and only warns when the
+# advisory database cannot be reached).
 test: system-deps venv static-deps
 	$(VENV)/bin/lint-imports
+	$(PY) scripts/audit_dependencies.py
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -m dbbackends $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	DATABASE_URL=$(MARIADB_TEST_URL) $(VENV)/bin/pytest -m dbbackends $(PYTEST_ARGS) || [ $$? -eq 5 ]
