@@ -19,7 +19,7 @@ import pytest
 
 from apps.actions.contract import ActionError
 from apps.actions.kinds.os_configuration import OSConfiguration
-from apps.actions.puppet_apply import parse_output
+from apps.actions.puppet_apply import jmx_files, parse_output
 from apps.control.models import Cluster
 from apps.monitoring.jmx.collector import collect_jvm
 from apps.monitoring.jmx.connector import (Endpoint, JmxAuthError, JmxConnection, JmxConnectionError, close_all,
@@ -243,6 +243,46 @@ jmx_port=${{facts['pyscaler_jmx_port']}}\\nmine=${{facts['pyscaler_extra']}}\\n"
     assert seen["netns"].startswith("/proc/") and seen["netns"].endswith("/ns/net")
     assert seen["jmx_port"] == str(node.cluster.jvms.get().jmx_port)
     assert seen["mine"] == "yes"
+
+
+def test_the_jmx_password_reaches_the_node_as_private_files_not_facts(node, settings, tmp_path):
+    """A probe manifest looks at what PyScaler copied: a directory of mode
+    0700 with files of mode 0600, named by a fact that holds only its path;
+    no environment variable of Puppet's holds the password; the run's
+    clean-up removes the files."""
+    node, _ = node
+    probe = tmp_path / "probe.txt"
+    settings.PUPPET_DIR = str(_puppet_dir(tmp_path, "probe.pp", f"""
+        $dir = $facts['pyscaler_jmx_secrets_dir']
+        exec {{ 'probe':
+          command  => "stat -c '%a %n' ${{dir}} ${{dir}}/* > {probe}; cat ${{dir}}/jmxremote.* >> {probe}; \\
+(env | grep -c {JMX_PASSWORD} || true) >> {probe}",
+          path     => ['/usr/bin', '/bin'],
+          provider => shell,
+        }}
+    """))
+    result, _ = configure(node, manifest="manifests/probe.pp")
+    assert result.data["puppet_exit_code"] == 2
+    lines = probe.read_text().splitlines()
+    secrets = lines[0].split()[1]
+    assert lines == [f"700 {secrets}", f"600 {secrets}/jmxremote.access", f"600 {secrets}/jmxremote.password",
+                     f"{JMX_USER} readonly", f"{JMX_USER} {JMX_PASSWORD}", "0"]
+    assert secrets.startswith(settings.PUPPET_REMOTE_DIR) and not Path(secrets).exists()
+
+
+def test_jmx_files_need_a_usable_password(node, monkeypatch):
+    node, jvm = node
+    assert jmx_files(node.cluster) == {"jmxremote.password": f"{JMX_USER} {JMX_PASSWORD}\n",
+                                       "jmxremote.access": f"{JMX_USER} readonly\n"}
+    monkeypatch.setenv(PASSWORD_VAR, "two words")
+    with pytest.raises(ActionError, match="contains white space"):
+        jmx_files(node.cluster)
+    monkeypatch.delenv(PASSWORD_VAR)
+    with pytest.raises(ActionError, match="JMX password of JVM app") as info:
+        jmx_files(node.cluster)
+    assert info.value.retryable
+    JVM.objects.filter(pk=jvm.pk).update(username="", password_ref="")
+    assert jmx_files(node.cluster) == {}
 
 
 def test_without_a_blocklist_puppet_resolves_facts_itself_still_sealed(node, settings, tmp_path):

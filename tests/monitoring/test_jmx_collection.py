@@ -258,6 +258,18 @@ def test_it_reads_over_tls_trusting_only_recorded_certificates(db, settings, tmp
         assert "authentication" in anonymous[0].message.lower()
 
 
+def test_record_certificate_takes_one_pem_certificate_per_jvm_and_node(db, settings, tmp_path) -> None:
+    settings.JMX_TRUST_DIR = tmp_path / "trust"
+    node, jvm, _ = _setup(1, [])
+    with pytest.raises(trust.TrustError, match="not a PEM certificate"):
+        trust.record_certificate(jvm, node, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    path = trust.record_certificate(jvm, node, "noise before\n" + pem + "\nnoise after")
+    assert path.read_text() == pem + "\n" and oct(path.stat().st_mode & 0o777) == "0o644"
+    again = trust.record_certificate(jvm, node, pem)  # the node re-configured: replaced, not added
+    assert again == path and [p.name for p in settings.JMX_TRUST_DIR.iterdir()] == [path.name]
+
+
 def test_it_refuses_counters_of_another_jvm(db, jmx_jvm: JmxJvm) -> None:
     node, jvm, counters = _setup(jmx_jvm.port, DEMO[:1])
     other = JVM.objects.create(cluster=jvm.cluster, name="other", jmx_port=jmx_jvm.port + 1)
