@@ -241,7 +241,8 @@ def test_it_reads_over_tls_trusting_only_recorded_certificates(db, settings, tmp
         trust.record_certificate(jvm, Node(id=999, name="elsewhere"), other.certificate_path.read_text())
         wrong = collect_jvm(node, jvm, counters, NOW)
         assert isinstance(wrong[0], CollectionError)
-        assert "Signature does not match" in wrong[0].message or "certification path" in wrong[0].message
+        assert "the JVM's certificate (CN=127.0.0.1, SHA-256 " in wrong[0].message
+        assert "is not trusted by" in wrong[0].message, wrong[0].message
 
         path = trust.record_certificate(jvm, node, target.certificate_path.read_text())
         assert path.parent == settings.JMX_TRUST_DIR

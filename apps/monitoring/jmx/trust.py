@@ -21,6 +21,7 @@ holds certificates of nodes PyScaler configured.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -130,7 +131,17 @@ class _DirectoryTrustManager:
 
     @jpype.JOverride
     def checkServerTrusted(self, chain: Any, auth_type: Any) -> None:
-        self._current().checkServerTrusted(chain, auth_type)
+        CertificateException = jpype.JClass("java.security.cert.CertificateException")
+        try:
+            self._current().checkServerTrusted(chain, auth_type)
+        except CertificateException as exc:
+            # PKIX's own words ("Signature does not match") do not say which
+            # certificate: name it, so the operator can compare the node's.
+            cert = chain[0]
+            fingerprint = hashlib.sha256(bytes(cert.getEncoded())).hexdigest()
+            raise CertificateException(
+                f"the JVM's certificate ({cert.getSubjectX500Principal().getName()}, SHA-256 {fingerprint}) "
+                f"is not trusted by {trust_dir()} (JMX_TRUST_DIR): {exc.getMessage()}") from None
 
     @jpype.JOverride
     def checkClientTrusted(self, chain: Any, auth_type: Any) -> None:
