@@ -209,6 +209,22 @@ def test_jvm_node_role_secures_jmx(node, jvm_dir, settings):
     assert isinstance(samples[0], Sample), samples
     assert samples[0].value > 0
 
+    # A new key pair (the operator deleted the key store): the next apply makes
+    # one, restarts the JVM and records the new certificate, which this running
+    # process trusts at once.
+    recorded = Path(certificate_path(jvm, node))
+    old_certificate = recorded.read_text()
+    (jvm_dir / "tls" / "keystore.p12").unlink()
+    rekeyed, _ = configure(node, facts=role_facts(jvm_dir))
+    assert "Service[pyscaler-jvm]" in rekeyed.data["puppet_changed"]
+    assert recorded.read_text() != old_certificate
+    assert recorded.read_text() == (jvm_dir / "tls" / "jmx-cert.pem").read_text()
+    try:
+        samples = collect_jvm(node, jvm, [counter], datetime.now(timezone.utc))
+    finally:
+        close_all()
+    assert isinstance(samples[0], Sample), samples
+
 
 def test_jvm_node_role_refuses_a_jvm_record_without_password_or_tls(node, jvm_dir):
     node, jvm = node
