@@ -15,6 +15,14 @@ facter.conf. With settings.PUPPET_SEAL_NETWORK, facter and Puppet run in a
 loopback-only network namespace (see apps/actions/puppet_command.py); the
 manifest learns the node's own namespace from the ``pyscaler_service_netns``
 fact, so services it starts still serve on the node's network.
+
+Secrets (the JMX password and access files of jmx_files) are never facts:
+facts are environment variables of Puppet's processes and show up in its
+output. They go over SFTP into a private directory of the run (0700, files
+0600) that the ``pyscaler_jmx_secrets_dir`` fact names, and are removed with
+the run directory. After a successful run, trust_jvm_certificate reads the
+certificate the role exported back over the same (host-key verified) SSH
+connection, and the JMX workers trust it (apps/monitoring/jmx/trust.py).
 """
 from __future__ import annotations
 

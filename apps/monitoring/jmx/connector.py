@@ -13,6 +13,11 @@ executor and the caller waits on its future for at most JMX_CONNECT_TIMEOUT_S
 (connect) or JMX_READ_TIMEOUT_S (read) — jpype documents this recipe for
 limiting a Java call's time. Reads are bound to their arguments with method
 handles, so the executor thread runs no Python and needs no GIL.
+
+A JVM record with ``tls`` is reached over TLS: the registry lookup through an
+SslRMIClientSocketFactory given in the environment, later calls through the
+factory the server's stubs carry. Both use the process's default SSLContext,
+whose trust trust.py keeps (only a TLS handshake runs Python: a new socket).
 """
 from __future__ import annotations
 
