@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -57,9 +58,10 @@ class JmxJvm(ServerProcess):
     stop_timeout = 10.0
 
     def __init__(self, port: int | None = None, credentials: tuple[str, str] | None = None,
-                 workdir: Path | None = None) -> None:
+                 workdir: Path | None = None, tls: bool = False) -> None:
         self.port = port or free_port(self.host)
         self.credentials = credentials
+        self.tls = tls
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="pyscaler-jvm-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.stderr_path = self.workdir / f"jvm-{self.port}.stderr"
@@ -81,8 +83,8 @@ class JmxJvm(ServerProcess):
             f"-Dcom.sun.management.jmxremote.rmi.port={self.port}",
             f"-Dcom.sun.management.jmxremote.host={self.host}",
             f"-Djava.rmi.server.hostname={self.host}",
-            "-Dcom.sun.management.jmxremote.ssl=false",
             "-Dcom.sun.management.jmxremote.local.only=false",
+            *self._tls_options(),
         ]
         if self.credentials is None:
             return options + ["-Dcom.sun.management.jmxremote.authenticate=false"]
@@ -97,6 +99,40 @@ class JmxJvm(ServerProcess):
             "-Dcom.sun.management.jmxremote.authenticate=true",
             f"-Dcom.sun.management.jmxremote.password.file={password_file}",
             f"-Dcom.sun.management.jmxremote.access.file={access_file}",
+        ]
+
+    @property
+    def certificate_path(self) -> Path:
+        return self.workdir / f"jmx-{self.port}-cert.pem"
+
+    def _tls_options(self) -> list[str]:
+        """TLS on the connector and the registry, as the jvm_node role sets it
+        up: a key pair made with keytool, its password in the SSL config file."""
+        if not self.tls:
+            return ["-Dcom.sun.management.jmxremote.ssl=false"]
+        keytool = require_binary("keytool", "openjdk-17-jdk-headless")
+        keystore = self.workdir / f"jmx-{self.port}.p12"
+        ssl_config = self.workdir / f"jmx-{self.port}-ssl.properties"
+        password = secrets.token_hex(16)
+        if not keystore.exists():
+            env = {**os.environ, "PW": password}
+            for command in (
+                [keytool, "-genkeypair", "-keystore", str(keystore), "-storetype", "PKCS12", "-storepass:env",
+                 "PW", "-alias", "jmx", "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "30",
+                 "-dname", f"CN={self.host}"],
+                [keytool, "-exportcert", "-rfc", "-keystore", str(keystore), "-storepass:env", "PW",
+                 "-alias", "jmx", "-file", str(self.certificate_path)],
+            ):
+                result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+                if result.returncode != 0:
+                    raise ServerError(f"keytool failed: {result.stdout}{result.stderr}")
+            ssl_config.write_text(f"javax.net.ssl.keyStore={keystore}\n"
+                                  f"javax.net.ssl.keyStorePassword={password}\n")
+            ssl_config.chmod(0o600)
+        return [
+            "-Dcom.sun.management.jmxremote.ssl=true",
+            "-Dcom.sun.management.jmxremote.registry.ssl=true",
+            f"-Dcom.sun.management.jmxremote.ssl.config.file={ssl_config}",
         ]
 
     def start(self, timeout: float = 30.0) -> JmxJvm:

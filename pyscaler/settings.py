@@ -394,6 +394,10 @@ JVM_PATH = env.str("JVM_PATH", default="")
 JMX_CONNECT_TIMEOUT_S = env.float("JMX_CONNECT_TIMEOUT_S", default=5.0)
 # Bound on each JMX read (RMI responseTimeout of the worker's JVM, fixed when it starts).
 JMX_READ_TIMEOUT_S = env.float("JMX_READ_TIMEOUT_S", default=10.0)
+# Certificates (PEM) of JVMs whose JMX speaks TLS, one file per JVM and node:
+# OSConfiguration writes them, collect workers read them (apps/monitoring/jmx/trust.py).
+# Workers on several hosts need the same directory (shared or copied).
+JMX_TRUST_DIR = Path(env.str("JMX_TRUST_DIR", default=str(VAR_DIR / "jmx-trust")))
 
 # ---------------------------------------------------------------------------
 # AWS (boto3's standard credential chain; AWS_ENDPOINT_URL points at moto in tests)

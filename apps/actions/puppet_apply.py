@@ -15,6 +15,14 @@ facter.conf. With settings.PUPPET_SEAL_NETWORK, facter and Puppet run in a
 loopback-only network namespace (see apps/actions/puppet_command.py); the
 manifest learns the node's own namespace from the ``pyscaler_service_netns``
 fact, so services it starts still serve on the node's network.
+
+Secrets (the JMX password and access files of jmx_files) are never facts:
+facts are environment variables of Puppet's processes and show up in its
+output. They go over SFTP into a private directory of the run (0700, files
+0600) that the ``pyscaler_jmx_secrets_dir`` fact names, and are removed with
+the run directory. After a successful run, trust_jvm_certificate reads the
+certificate the role exported back over the same (host-key verified) SSH
+connection, and the JMX workers trust it (apps/monitoring/jmx/trust.py).
 """
 from __future__ import annotations
 
@@ -31,6 +39,9 @@ from pathlib import Path, PurePosixPath
 import paramiko
 from django.conf import settings
 
+from apps.monitoring.jmx import trust
+from pyscaler.secretrefs import SecretUnavailable, resolve_secret_ref
+
 from .contract import ActionError
 from .puppet_command import PuppetDirs, apply_command, sealed, shell_command
 from .ssh_exec import run_bounded
@@ -41,6 +52,13 @@ SUCCESS_CODES = {0: "no changes", 2: "changes applied"}
 OUTPUT_LIMIT = 256 * 1024
 #: Names never copied from the Puppet directory.
 SKIP_NAMES = {".git", "__pycache__", ".DS_Store"}
+#: The JMX files jmx_files makes, and the fact naming the directory they are copied to.
+SECRET_FILES = ("jmxremote.password", "jmxremote.access")
+SECRETS_FACT = "pyscaler_jmx_secrets_dir"
+#: Where the jvm_node role lives unless the pyscaler_jvm_base_dir fact says
+#: otherwise, and the certificate it exports there (relative).
+DEFAULT_JVM_BASE_DIR = "/opt/pyscaler-jvm"
+CERTIFICATE_FILE = "tls/jmx-cert.pem"
 
 _RESOURCE = re.compile(r"((?:[A-Z][A-Za-z0-9_]*::)*[A-Z][A-Za-z0-9_]*\[[^\]]*\])")
 _EVENT = re.compile(r"^(Notice|Error|Warning): (/Stage\[[^\]]*\]/\S.*?)(?:: (.*))?$")
@@ -86,25 +104,85 @@ def certname(node_name: str) -> str:
     return re.sub(r"[^a-z0-9._-]", "-", node_name.lower()) or "pyscaler-node"
 
 
+def _jvm_of(cluster, jvm_name: str | None):
+    jvms = cluster.jvms.order_by("name")
+    jvm = jvms.filter(name=jvm_name).first() if jvm_name else jvms.first()
+    if jvm_name and jvm is None:
+        raise ActionError(f"cluster {cluster.name!r} has no JVM named {jvm_name!r}")
+    return jvm
+
+
 def facts_for(node, cluster, jvm_name: str | None = None, extra: dict | None = None) -> dict[str, str]:
     """The pyscaler_* facts a manifest can use; ``extra`` (the action's
-    ``facts`` parameter) overrides any of them."""
+    ``facts`` parameter) overrides any of them. No secret is ever a fact:
+    facts are environment variables of Puppet's processes and appear in its
+    logs; the JMX password travels as a file (jmx_files)."""
     facts: dict[str, str] = {
         "pyscaler_cluster": cluster.name,
         "pyscaler_node": node.name,
         # JMX clients reconnect to the RMI host name: the address PyScaler uses.
         "pyscaler_rmi_hostname": node.address,
+        # ... and the JMX agent listens there only, not on every address.
+        "pyscaler_jmx_host": node.address,
     }
-    jvms = cluster.jvms.order_by("name")
-    jvm = jvms.filter(name=jvm_name).first() if jvm_name else jvms.first()
-    if jvm_name and jvm is None:
-        raise ActionError(f"cluster {cluster.name!r} has no JVM named {jvm_name!r}")
+    jvm = _jvm_of(cluster, jvm_name)
     if jvm is not None:
         facts["pyscaler_jvm"] = jvm.name
         facts["pyscaler_jmx_port"] = str(jvm.jmx_port)
+        facts["pyscaler_jmx_tls"] = "true" if jvm.tls else "false"
     for key, value in (extra or {}).items():
         facts[key] = str(value).lower() if isinstance(value, bool) else str(value)
     return facts
+
+
+def jmx_files(cluster, jvm_name: str | None = None) -> dict[str, str]:
+    """The JMX password and access files for the JVM record (empty without
+    credentials), resolved here on the worker. apply() copies them over SFTP
+    into a private directory of the run, and the role installs them readable
+    by the JVM's user only."""
+    jvm = _jvm_of(cluster, jvm_name)
+    if jvm is None or not (jvm.username and jvm.password_ref):
+        return {}
+    try:
+        password = resolve_secret_ref(jvm.password_ref)
+    except SecretUnavailable as exc:
+        raise ActionError(f"JMX password of JVM {jvm.name}: {exc}", retryable=True) from None
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]+", jvm.username):
+        raise ActionError(f"JMX username {jvm.username!r} of JVM {jvm.name}: letters, digits and _.@- only")
+    if not password or any(c.isspace() for c in password):
+        # The JMX agent splits each line of the file at white space.
+        raise ActionError(f"JMX password of JVM {jvm.name} is empty or contains white space")
+    return {
+        SECRET_FILES[0]: f"{jvm.username} {password}\n",
+        SECRET_FILES[1]: f"{jvm.username} readonly\n",
+    }
+
+
+def trust_jvm_certificate(client: paramiko.SSHClient, node, cluster, jvm_name: str | None,
+                          facts: dict[str, str], log=lambda line: None) -> str | None:
+    """After the role ran: read the certificate it exported (public) back
+    over this SSH connection, whose host key was verified, and have the
+    workers trust it for this JVM on this node (apps/monitoring/jmx/trust.py).
+    Returns the path recorded, or None (no TLS, or no certificate exported)."""
+    jvm = _jvm_of(cluster, jvm_name)
+    if jvm is None or not jvm.tls:
+        return None
+    remote = posixpath.join(facts.get("pyscaler_jvm_base_dir") or DEFAULT_JVM_BASE_DIR, CERTIFICATE_FILE)
+    try:
+        with client.open_sftp() as sftp, sftp.open(remote, "r") as fh:
+            pem = fh.read(64 * 1024).decode("ascii", "replace")
+    except FileNotFoundError:
+        log(f"no JMX certificate at {remote} on {node.name}: nothing new to trust")
+        return None
+    except (OSError, paramiko.SSHException) as exc:
+        raise ActionError(f"reading the JMX certificate {remote} from {node.name} failed: {exc}",
+                          retryable=True) from None
+    try:
+        path = trust.record_certificate(jvm, node, pem)
+    except trust.TrustError as exc:
+        raise ActionError(f"{remote} on {node.name}: {exc}") from None
+    log(f"trusting the JMX certificate of JVM {jvm.name} on {node.name} (recorded in {path})")
+    return str(path)
 
 
 def facter_conf(blocklist: list[str]) -> str:
@@ -206,10 +284,23 @@ def outer_script(run_dir: str, facts: dict[str, str], seal: bool, as_root: bool)
     return "\n".join(lines) + "\n"
 
 
+def upload_secret_files(sftp: paramiko.SFTPClient, directory: str, files: dict[str, str]) -> None:
+    """Write ``files`` into a new directory of mode 0700, each file 0600
+    before any content is written: only the SSH user (and root) ever can
+    read them, and the run's clean-up removes them with the run directory."""
+    sftp.mkdir(directory, mode=0o700)
+    sftp.chmod(directory, 0o700)  # whatever the server's umask made of it
+    for name, content in files.items():
+        with sftp.open(posixpath.join(directory, name), "w") as fh:
+            fh.chmod(0o600)
+            fh.write(content)
+
+
 def apply(client: paramiko.SSHClient, user: str, manifest: str, facts: dict[str, str], deadline: float,
-          node_name: str, log=lambda line: None) -> PuppetRun:
+          node_name: str, log=lambda line: None, files: dict[str, str] | None = None) -> PuppetRun:
     """Copy the Puppet directory to the node and apply ``manifest`` there,
-    bounded by ``deadline``."""
+    bounded by ``deadline``. ``files`` (secrets such as jmx_files) go over
+    SFTP into a private directory of the run, named by the SECRETS_FACT fact."""
     started = time.monotonic()
     local = Path(settings.PUPPET_DIR)
     run_dir = posixpath.join(settings.PUPPET_REMOTE_DIR, "runs", f"{int(time.time())}-{uuid.uuid4().hex[:8]}")
@@ -220,7 +311,10 @@ def apply(client: paramiko.SSHClient, user: str, manifest: str, facts: dict[str,
         raise ActionError(f"cannot open SFTP to copy the Puppet directory: {exc}", retryable=True) from None
     try:
         sftp.get_channel().settimeout(max(1.0, deadline - time.monotonic()))
-        files = upload_tree(sftp, local, f"{run_dir}/code")
+        copied = upload_tree(sftp, local, f"{run_dir}/code")
+        if files:
+            upload_secret_files(sftp, f"{run_dir}/secrets", files)
+            facts = {**facts, SECRETS_FACT: f"{run_dir}/secrets"}
         with sftp.open(f"{run_dir}/apply.sh", "w") as fh:
             fh.write(apply_script(run_dir, manifest, certname(node_name), blocklist))
         if blocklist:
@@ -232,7 +326,7 @@ def apply(client: paramiko.SSHClient, user: str, manifest: str, facts: dict[str,
         raise ActionError(f"copying the Puppet directory to {run_dir} failed: {exc}", retryable=True) from None
     finally:
         sftp.close()
-    log(f"copied {files} file(s) of {local} to {run_dir}/code; applying {manifest}"
+    log(f"copied {copied} file(s) of {local} to {run_dir}/code; applying {manifest}"
         + (" sealed in a loopback-only network namespace" if settings.PUPPET_SEAL_NETWORK else ""))
     result = run_bounded(client, f"sh {shlex.quote(run_dir)}/run.sh", deadline, OUTPUT_LIMIT)
     changed, failed, errors = parse_output(result.output)

@@ -9,8 +9,11 @@ was launched) and the step redelivered to another worker -> exactly one
 instance; and an AWS error stops the chain with AWS's message."""
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -41,8 +44,12 @@ def world(transactional_db, moto, moto_server, sshd_node, smtp_server, settings,
     smtp_server.clear()
     cluster = make_ec2_cluster(moto, name="web", max_size=3, target_group_arn=make_target_group(moto),
                                ssh_user=sshd_node.user, ssh_key_path=str(sshd_node.client_key_path))
-    jvm = JVM.objects.create(cluster=cluster, name="app", jmx_port=free_port())
-    jvm_dir = tmp_path / "jvm"
+    # The jvm_node role requires a JMX password and TLS.
+    jvm = JVM.objects.create(cluster=cluster, name="app", jmx_port=free_port(), username="monitor",
+                             password_ref="env:PYSCALER_SECRET_CHAIN_JMX", tls=True)
+    # Not under tmp_path (mode 0700): the role's JVM runs as its own user.
+    jvm_dir = Path(tempfile.mkdtemp(prefix="pyscaler-jvm-chain-")) / "jvm"
+    jvm_dir.parent.chmod(0o755)
     env = {
         **moto_server.env(),
         "SSH_KNOWN_HOSTS": str(known_hosts),
@@ -53,11 +60,14 @@ def world(transactional_db, moto, moto_server, sshd_node, smtp_server, settings,
         "PUPPET_FACTER_BLOCKLIST": BLOCKLIST,
         "EMAIL_URL": smtp_server.email_url,
         "AWS_WAITER_DELAY_S": "1",
+        "PYSCALER_SECRET_CHAIN_JMX": "chain-jmx-pw",
+        "JMX_TRUST_DIR": str(tmp_path / "jmx-trust"),
     }
     yield {"cluster": cluster, "jvm": jvm, "jvm_dir": jvm_dir, "env": env}
     ctl = jvm_dir / "bin" / "jvmctl"
     if ctl.exists():
         subprocess.run([str(ctl), "stop"], timeout=30, check=False)
+    shutil.rmtree(jvm_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture
@@ -117,6 +127,8 @@ def test_the_full_scale_out_chain_runs_through_a_worker(world, start_worker, mot
     options = (world["jvm_dir"] / "conf" / "jvm.options").read_text()
     assert f"-Dcom.sun.management.jmxremote.port={jvm.jmx_port}" in options
     assert port_open("127.0.0.1", jvm.jmx_port)
+    # ... and the worker now trusts the certificate of the new node's JMX.
+    assert len(list(Path(world["env"]["JMX_TRUST_DIR"]).glob("*.pem"))) == 1
     # LocalScript ran on the new node and saw Puppet's work.
     assert f"jmxremote.port={jvm.jmx_port}" in steps[2].output
     # The e-mail arrived, naming the new node.

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from apps.control.models import Cluster, Node
-from apps.monitoring.jmx import connector, jvmruntime
+from apps.monitoring.jmx import connector, jvmruntime, trust
 from apps.monitoring.jmx.collector import NotANumber, collect_jvm, to_float
 from apps.monitoring.jmx.models import JMXCounter, JVM
 from apps.monitoring.samples import CollectionError, Sample, floor_stamp
@@ -219,6 +219,56 @@ def test_credentials_from_a_secret_reference(db, make_jvm, monkeypatch, tmp_path
     jvm.username, jvm.password_ref = "", ""  # no credentials at all
     refused = collect_jvm(node, jvm, counters, NOW)
     assert all(isinstance(r, CollectionError) for r in refused)
+
+
+def test_it_reads_over_tls_trusting_only_recorded_certificates(db, settings, tmp_path, monkeypatch) -> None:
+    """A JVM whose JMX connector and registry speak TLS (as the jvm_node role
+    sets them up): read with TLS and the password once its certificate is in
+    JMX_TRUST_DIR; refused before that, and refused in plain JMX."""
+    settings.JMX_TRUST_DIR = tmp_path / "trust"
+    monkeypatch.setenv("PYSCALER_SECRET_TLS_JMX", "tls-pw-1")
+    with JmxJvm(credentials=("monitor", "tls-pw-1"), workdir=tmp_path / "jvm", tls=True) as target:
+        node, jvm, counters = _setup(target.port, DEMO[:1], username="monitor",
+                                     password_ref="env:PYSCALER_SECRET_TLS_JMX")
+        jvm.tls = True
+        jvm.save()
+        untrusted = collect_jvm(node, jvm, counters, NOW)
+        assert isinstance(untrusted[0], CollectionError)
+        assert "no trusted JMX certificate" in untrusted[0].message
+
+        other = JmxJvm(workdir=tmp_path / "other", tls=True)
+        other._tls_options()  # a key pair of another JVM: trusting it does not trust this one
+        trust.record_certificate(jvm, Node(id=999, name="elsewhere"), other.certificate_path.read_text())
+        wrong = collect_jvm(node, jvm, counters, NOW)
+        assert isinstance(wrong[0], CollectionError)
+        assert "the JVM's certificate (CN=127.0.0.1, SHA-256 " in wrong[0].message
+        assert "is not trusted by" in wrong[0].message, wrong[0].message
+
+        path = trust.record_certificate(jvm, node, target.certificate_path.read_text())
+        assert path.parent == settings.JMX_TRUST_DIR
+        target.set("Value", 7.5)
+        read = collect_jvm(node, jvm, counters, NOW)
+        assert isinstance(read[0], Sample) and read[0].value == 7.5
+
+        jvm.tls = False  # plain JMX to a TLS JVM
+        plain = collect_jvm(node, jvm, counters, NOW)
+        assert isinstance(plain[0], CollectionError)
+        jvm.tls, jvm.password_ref, jvm.username = True, "", ""  # TLS but no password
+        anonymous = collect_jvm(node, jvm, counters, NOW)
+        assert isinstance(anonymous[0], CollectionError)
+        assert "authentication" in anonymous[0].message.lower()
+
+
+def test_record_certificate_takes_one_pem_certificate_per_jvm_and_node(db, settings, tmp_path) -> None:
+    settings.JMX_TRUST_DIR = tmp_path / "trust"
+    node, jvm, _ = _setup(1, [])
+    with pytest.raises(trust.TrustError, match="not a PEM certificate"):
+        trust.record_certificate(jvm, node, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    path = trust.record_certificate(jvm, node, "noise before\n" + pem + "\nnoise after")
+    assert path.read_text() == pem + "\n" and oct(path.stat().st_mode & 0o777) == "0o644"
+    again = trust.record_certificate(jvm, node, pem)  # the node re-configured: replaced, not added
+    assert again == path and [p.name for p in settings.JMX_TRUST_DIR.iterdir()] == [path.name]
 
 
 def test_it_refuses_counters_of_another_jvm(db, jmx_jvm: JmxJvm) -> None:

@@ -72,11 +72,16 @@ class OSConfiguration(ActionKind):
         manifest = self.params.get("manifest") or DEFAULT_MANIFEST
         if not (Path(settings.PUPPET_DIR) / manifest).is_file():
             raise ActionError(f"manifest {manifest!r} not found in the Puppet directory {settings.PUPPET_DIR}")
-        facts = puppet_apply.facts_for(node, ctx.cluster, self.params.get("jvm"), self.params.get("facts"))
+        jvm_name = self.params.get("jvm")
+        facts = puppet_apply.facts_for(node, ctx.cluster, jvm_name, self.params.get("facts"))
+        secrets = puppet_apply.jmx_files(ctx.cluster, jvm_name)
         target = ssh_exec.SshTarget.for_node(node)
         client = ssh_exec.connect(target, ctx.deadline)
         try:
-            run = puppet_apply.apply(client, target.user, manifest, facts, ctx.deadline, node.name, log=ctx.log)
+            run = puppet_apply.apply(client, target.user, manifest, facts, ctx.deadline, node.name, log=ctx.log,
+                                     files=secrets)
+            if run.succeeded:
+                puppet_apply.trust_jvm_certificate(client, node, ctx.cluster, jvm_name, facts, log=ctx.log)
         finally:
             client.close()
         ctx.log(run.output)

@@ -13,7 +13,7 @@ class JMXCounterInline(admin.TabularInline):
 
 @admin.register(JVM)
 class JVMAdmin(admin.ModelAdmin):
-    list_display = ("name", "cluster", "jmx_port", "username")
+    list_display = ("name", "cluster", "jmx_port", "username", "tls")
     list_filter = ("cluster",)
     search_fields = ("name", "cluster__name")
     readonly_fields = ("created", "updated")

@@ -13,6 +13,11 @@ executor and the caller waits on its future for at most JMX_CONNECT_TIMEOUT_S
 (connect) or JMX_READ_TIMEOUT_S (read) — jpype documents this recipe for
 limiting a Java call's time. Reads are bound to their arguments with method
 handles, so the executor thread runs no Python and needs no GIL.
+
+A JVM record with ``tls`` is reached over TLS: the registry lookup through an
+SslRMIClientSocketFactory given in the environment, later calls through the
+factory the server's stubs carry. Both use the process's default SSLContext,
+whose trust trust.py keeps (only a TLS handshake runs Python: a new socket).
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from django.conf import settings
 
 from pyscaler.secretrefs import SecretUnavailable, resolve_secret_ref
 
-from . import jvmruntime
+from . import jvmruntime, trust
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +66,7 @@ class Endpoint:
     port: int
     username: str = ""
     password: str = field(default="", repr=False)
+    tls: bool = False
 
     @property
     def url(self) -> str:
@@ -68,14 +74,16 @@ class Endpoint:
         return f"service:jmx:rmi:///jndi/rmi://{host}:{self.port}/jmxrmi"
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}" + (f" as {self.username}" if self.username else "")
+        return (f"{self.host}:{self.port}" + (f" as {self.username}" if self.username else "")
+                + (" over TLS" if self.tls else ""))
 
 
 def endpoint_for(node: Any, jvm: Any) -> Endpoint:
     """The endpoint of ``jvm`` on ``node``; the password is read from its
     reference now (SecretUnavailable if it cannot be)."""
     password = resolve_secret_ref(jvm.password_ref) if jvm.password_ref else ""
-    return Endpoint(host=node.address, port=jvm.jmx_port, username=jvm.username or "", password=password)
+    return Endpoint(host=node.address, port=jvm.jmx_port, username=jvm.username or "", password=password,
+                    tls=bool(getattr(jvm, "tls", False)))
 
 
 # -- Java classes, looked up once per process (after the JVM started) ---------
@@ -219,6 +227,10 @@ class JmxConnection:
         env = J.HashMap()
         if endpoint.username:
             env.put(J.JMXConnector.CREDENTIALS, J.StringArray([endpoint.username, endpoint.password]))
+        if endpoint.tls:
+            # TLS to the RMI registry too; the stubs it hands out carry the
+            # server's own SSL socket factory (see trust.py for whom we trust).
+            env.put("com.sun.jndi.rmi.factory.socket", trust.client_socket_factory())
         abandoned = threading.Event()
         guard = threading.Lock()
 

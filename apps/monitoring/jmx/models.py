@@ -35,6 +35,12 @@ class JVM(models.Model):
         validators=[validate_secret_ref],
         help_text="env:NAME or file:/path holding the JMX password; never the password itself.",
     )
+    tls = models.BooleanField(
+        "TLS",
+        default=False,
+        help_text="JMX and its RMI registry speak TLS (the jvm_node role always sets them up so); PyScaler "
+                  "trusts the certificate OSConfiguration read back from the node.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

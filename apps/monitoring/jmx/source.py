@@ -11,7 +11,7 @@ from apps.monitoring.sources import CounterSource, instances, rows_by_id
 #: JMXCounter._meta.db_table: the seed's memcached key prefix.
 KEY_PREFIX = "jmx_jmxcounter"
 #: What the connector reads of a JVM (endpoint_for).
-JVM_FIELDS = ("id", "cluster_id", "name", "jmx_port", "username", "password_ref")
+JVM_FIELDS = ("id", "cluster_id", "name", "jmx_port", "username", "password_ref", "tls")
 JVM_TABLE = "jvms"
 
 

@@ -1,21 +1,29 @@
 # @summary A node of a PyScaler cluster: one JVM service with JMX remote on
 #   the port PyScaler's JVM record of the cluster expects.
 #
+# JMX remote runs code in the JVM, so the role never serves it open: a
+# password is required (the files PyScaler copies for the run, installed
+# readable by the JVM's user only), the connector and the RMI registry speak
+# TLS with a key pair made on the node, they listen on one address only, and
+# the JVM runs as its own system user, not root.
+#
 # The service is managed with Puppet's "base" provider through a small
 # control script (bin/jvmctl), so the role works on nodes without systemd
 # (containers, the test nodes) as well as on full VMs. Changing the JVM's
-# options or its code restarts it.
+# options, its JMX files or its code restarts it.
 #
 # @param base_dir       where the JVM's code, options, pid file and log live
 # @param jmx_port       JMX remote (and RMI) port: the cluster's JVM record's port
-# @param jmx_host       address the JMX agent binds to; undef: all addresses
+# @param jmx_host       the one address the JMX agent binds to
 # @param rmi_hostname   address JMX clients are told to reconnect to; undef: Java's choice
-# @param jmx_password_file  if set, JMX requires authentication with this password file
-# @param jmx_access_file    access file used with jmx_password_file
+# @param jmx_secrets_dir  directory holding jmxremote.password and jmxremote.access
+#   for this run (PyScaler copies them there over SFTP, mode 0600; never facts)
+# @param jvm_user       system user (and group) the JVM runs as; created here
 # @param heap           initial and maximum heap
 # @param extra_options  further JVM options, one per element (no spaces inside)
 # @param java           the java binary
 # @param javac          the javac binary, used to compile the service's class on the node
+# @param keytool        the keytool binary, which makes the JMX key pair
 # @param service_name   Puppet's name for the service
 # @param netns          network namespace file the JVM is started in (set by
 #   PyScaler when Puppet runs sealed in a loopback-only namespace); '' = Puppet's own
@@ -23,14 +31,15 @@
 class jvm_node (
   Pattern[/\A\/[^\s'"]*\z/] $base_dir = '/opt/pyscaler-jvm',
   Integer[1, 65535] $jmx_port = 9010,
-  Optional[Pattern[/\A[0-9A-Za-z.:-]+\z/]] $jmx_host = undef,
+  Pattern[/\A[0-9A-Za-z.:-]+\z/] $jmx_host,
+  Pattern[/\A\/[^\s'"]*\z/] $jmx_secrets_dir,
   Optional[Pattern[/\A[0-9A-Za-z.:-]+\z/]] $rmi_hostname = undef,
-  Optional[Pattern[/\A\/\S+\z/]] $jmx_password_file = undef,
-  Optional[Pattern[/\A\/\S+\z/]] $jmx_access_file = undef,
+  Pattern[/\A[a-z_][a-z0-9_-]*\z/] $jvm_user = 'pyscaler-jvm',
   Pattern[/\A[0-9]+[kmg]\z/] $heap = '64m',
   Array[Pattern[/\A\S+\z/]] $extra_options = [],
   Pattern[/\A\/\S+\z/] $java = '/usr/bin/java',
   Pattern[/\A\/\S+\z/] $javac = '/usr/bin/javac',
+  Pattern[/\A\/\S+\z/] $keytool = '/usr/bin/keytool',
   String[1] $service_name = 'pyscaler-jvm',
   Pattern[/\A(\/\S+)?\z/] $netns = '',
   Integer[1] $start_timeout = 60,
@@ -42,10 +51,100 @@ class jvm_node (
   }
   $main_class = 'PyScalerNode'
 
-  file { [$base_dir, "${base_dir}/bin", "${base_dir}/conf", "${base_dir}/src", "${base_dir}/lib",
-          "${base_dir}/run", "${base_dir}/log"]:
+  $tls_dir = "${base_dir}/tls"
+  $password_file = "${base_dir}/conf/jmxremote.password"
+  $access_file = "${base_dir}/conf/jmxremote.access"
+  $management_config = "${base_dir}/conf/management.properties"
+
+  group { $jvm_user:
+    ensure => present,
+    system => true,
+  }
+
+  user { $jvm_user:
+    ensure     => present,
+    system     => true,
+    gid        => $jvm_user,
+    home       => $base_dir,
+    managehome => false,
+    shell      => '/usr/sbin/nologin',
+    comment    => 'PyScaler node JVM',
+    require    => Group[$jvm_user],
+  }
+
+  file { [$base_dir, "${base_dir}/bin", "${base_dir}/conf", "${base_dir}/src", "${base_dir}/lib"]:
     ensure => directory,
+    owner  => 'root',
     mode   => '0755',
+  }
+
+  # Written by the JVM (pid file) and by bin/jmx-keystore, both as the JVM's user.
+  file { ["${base_dir}/run", "${base_dir}/log", $tls_dir]:
+    ensure  => directory,
+    owner   => $jvm_user,
+    group   => $jvm_user,
+    mode    => '0755',
+    require => User[$jvm_user],
+  }
+
+  # The password and access files PyScaler copied for this run: their
+  # content never appears in Puppet's output (no diff, no backup copy).
+  file { $password_file:
+    ensure    => file,
+    source    => "${jmx_secrets_dir}/jmxremote.password",
+    owner     => $jvm_user,
+    group     => $jvm_user,
+    mode      => '0400',
+    show_diff => false,
+    backup    => false,
+    require   => User[$jvm_user],
+  }
+
+  file { $access_file:
+    ensure    => file,
+    source    => "${jmx_secrets_dir}/jmxremote.access",
+    owner     => $jvm_user,
+    group     => $jvm_user,
+    mode      => '0400',
+    show_diff => false,
+    backup    => false,
+    require   => User[$jvm_user],
+  }
+
+  file { $management_config:
+    ensure  => file,
+    owner   => $jvm_user,
+    group   => $jvm_user,
+    mode    => '0600',
+    content => epp('jvm_node/management.properties.epp', {
+      password_file   => $password_file,
+      access_file     => $access_file,
+      ssl_config_file => "${tls_dir}/ssl.properties",
+    }),
+    require => User[$jvm_user],
+  }
+
+  file { "${base_dir}/bin/jmx-keystore":
+    ensure  => file,
+    mode    => '0755',
+    content => epp('jvm_node/jmx-keystore.sh.epp', {
+      tls_dir     => $tls_dir,
+      keytool     => $keytool,
+      common_name => $jmx_host,
+    }),
+  }
+
+  # The key pair is made once; delete ${tls_dir}/keystore.p12 for a new one.
+  exec { "${service_name}: JMX key pair":
+    command   => "${base_dir}/bin/jmx-keystore",
+    creates   => "${tls_dir}/keystore.p12",
+    user      => $jvm_user,
+    group     => $jvm_user,
+    cwd       => $tls_dir,
+    path      => ['/usr/bin', '/bin'],
+    timeout   => 120,
+    logoutput => on_failure,
+    require   => File["${base_dir}/bin/jmx-keystore", $tls_dir],
   }
 
   file { "${base_dir}/src/${main_class}.java":
@@ -71,8 +170,7 @@ class jvm_node (
       jmx_port          => $jmx_port,
       jmx_host          => $jmx_host,
       rmi_hostname      => $rmi_hostname,
-      jmx_password_file => $jmx_password_file,
-      jmx_access_file   => $jmx_access_file,
+      management_config => $management_config,
       heap              => $heap,
       extra_options     => $extra_options,
     }),
@@ -86,6 +184,7 @@ class jvm_node (
       base_dir      => $base_dir,
       java          => $java,
       main_class    => $main_class,
+      jvm_user      => $jvm_user,
       start_timeout => $start_timeout,
       stop_timeout  => 20,
     }),
@@ -99,6 +198,8 @@ class jvm_node (
     restart   => "${run_ctl} restart",
     status    => "${ctl} status",
     hasstatus => true,
-    subscribe => [File["${base_dir}/conf/jvm.options", $ctl], Exec["${service_name}: compile ${main_class}"]],
+    require   => File["${base_dir}/run", "${base_dir}/log"],
+    subscribe => [File["${base_dir}/conf/jvm.options", $ctl, $password_file, $access_file, $management_config],
+                  Exec["${service_name}: compile ${main_class}", "${service_name}: JMX key pair"]],
   }
 }
