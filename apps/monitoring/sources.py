@@ -182,9 +182,14 @@ def rows_by_id(model, fields: tuple[str, ...], ids: set[int]) -> dict[int, dict]
 
 def instances(model, fields: tuple[str, ...], rows: Iterable[dict]) -> dict[int, Any]:
     """Model instances from carried rows (``Model.from_db``: a field not carried
-    is deferred, so reading it queries the database rather than defaulting)."""
-    order = [f.attname for f in model._meta.concrete_fields if f.attname in fields]
-    return {row["id"]: model.from_db(DEFAULT_DB_ALIAS, order, [row[name] for name in order]) for row in rows}
+    is deferred, so reading it queries the database rather than defaulting).
+    A field this version carries but the row lacks (a message from a
+    dispatcher that did not carry it yet, e.g. a JVM's ``tls``) is deferred too."""
+    made = {}
+    for row in rows:
+        order = [f.attname for f in model._meta.concrete_fields if f.attname in fields and f.attname in row]
+        made[row["id"]] = model.from_db(DEFAULT_DB_ALIAS, order, [row[name] for name in order])
+    return made
 
 
 # ---------------------------------------------------------------------------

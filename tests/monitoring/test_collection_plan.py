@@ -148,3 +148,20 @@ def test_the_task_still_takes_the_ids_an_older_dispatcher_sent(config, settings,
     finally:
         collection._store.cache_clear()
         collection._sample_log.cache_clear()
+
+
+def test_a_message_from_a_dispatcher_that_did_not_carry_a_field_yet_defers_it(config) -> None:
+    """Upgrades: a JVM row without ``tls`` (carried since JMX over TLS came)
+    restores, and the JVM's tls is read from the database when used."""
+    c = config
+    JVM.objects.filter(id=c["jvm"].id).update(tls=True)
+    [message] = make_messages([[NodeWork(c["n1"].id, {"jmx": [c["heap"].id]})]])
+    message = json.loads(json.dumps(message))
+    rows = [table for name, table in message.items() if name != "nodes" and isinstance(table, list)
+            and table and "jmx_port" in table[0]]
+    assert rows, message  # the JVM rows are there ...
+    for row in rows[0]:
+        del row["tls"]  # ... as an older dispatcher wrote them
+    [job] = restore(message)
+    [heap] = job.counters["jmx"]
+    assert heap.jvm.tls is True
