@@ -28,6 +28,8 @@ Why the database, and how it is spared:
 An endpoint fails in a round when it yields no sample at all (unreachable,
 login refused, JVM down); a round with at least one sample is a success for
 the endpoint, whatever individual counters did (they have their own rows).
+So a node whose one counter prints text while the others collect is
+"degraded", not "failing" (NodeHealth), and its error names that counter.
 """
 from __future__ import annotations
 
