@@ -43,15 +43,18 @@ def _secret(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
-def _persistent_secret_key() -> str:
+def _persistent_secret_key(name: str = "secret_key") -> str:
     """A per-installation key kept under var/, so a dev install needs no set-up
     but sessions survive a restart. Production sets SECRET_KEY(_FILE)."""
-    path = VAR_DIR / "secret_key"
+    path = VAR_DIR / name
     if path.exists():
         return path.read_text().strip()
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this installation made it first
+        return path.read_text().strip()
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
     return key
@@ -303,6 +306,13 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 COLLECT_TICK_S = env.float("COLLECT_TICK_S", default=1.0)
 EVALUATE_TICK_S = env.float("EVALUATE_TICK_S", default=1.0)
 COLLECT_BATCH_SIZE = env.int("COLLECT_BATCH_SIZE", default=10)
+# HMAC key the dispatcher (beat) signs collect messages with and workers check
+# (apps.monitoring.collection.signing). Unset, each installation generates its
+# own under var/ (one host works; beat and workers on several hosts would not
+# agree, so `check --deploy` requires it set); the web host needs none of the
+# beat host's (it publishes only step tasks).
+COLLECT_SIGNING_KEY_SET = bool(_secret("COLLECT_SIGNING_KEY", ""))
+COLLECT_SIGNING_KEY = _secret("COLLECT_SIGNING_KEY", "") or _persistent_secret_key("collect_signing_key")
 # An absent sample is "pending" until its stamp + interval + this grace, then
 # "missing" (the trigger's missing-data policy applies).
 EVALUATOR_GRACE_S = env.float("EVALUATOR_GRACE_S", default=5.0)

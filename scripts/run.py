@@ -121,6 +121,9 @@ def main() -> int:
     env.setdefault("PYSCALER_VAR_DIR", str(VAR))
     env.setdefault("EMAIL_URL", "filemail://")
     env.setdefault("EMAIL_FILE_PATH", str(VAR / "mail"))
+    # One key for this run's beat and workers (collect messages are signed);
+    # a message left on the broker by another run is then refused, not run.
+    env.setdefault("COLLECT_SIGNING_KEY", secrets.token_urlsafe(32))
 
     ensure_memcached(env)
     sshd = start_demo_sshd()

@@ -19,6 +19,9 @@ _defaults = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     "SECRET_KEY": "tests-only-secret-key-not-for-production-use-0123456789",
+    # What the dispatcher signs collect messages with; worker subprocesses
+    # inherit it from this environment.
+    "COLLECT_SIGNING_KEY": "tests-only-collect-signing-key-0123456789",
 }
 for _name, _value in _defaults.items():
     os.environ.setdefault(_name, _value)

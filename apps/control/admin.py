@@ -91,7 +91,7 @@ class TriggerAdmin(admin.ModelAdmin):
                     "dry_run", "enabled")
     list_filter = ("cluster", "enabled", "dry_run", "aggregation")
     search_fields = ("name", "description", "cluster__name")
-    readonly_fields = AUDIT + ("last_fired_at",)
+    readonly_fields = AUDIT + ("counting_since", "last_fired_at")
     filter_horizontal = ("ssh_counters", "jmx_counters")
     inlines = [TriggerActionInline]
     list_select_related = ("cluster",)
@@ -99,7 +99,7 @@ class TriggerAdmin(admin.ModelAdmin):
         (None, {"fields": ("cluster", "name", "description", "enabled", "dry_run")}),
         ("Counters", {"fields": ("ssh_counters", "jmx_counters")}),
         ("When to fire", {"fields": ("timing_minutes", "aggregation", "missing_data", "cooldown_s",
-                                     "last_fired_at")}),
+                                     "counting_since", "last_fired_at")}),
         ("Audit", {"fields": AUDIT}),
     )
 

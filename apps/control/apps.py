@@ -7,7 +7,9 @@ class ControlConfig(AppConfig):
     verbose_name = "Control"
 
     def ready(self) -> None:
-        from . import roles
+        from . import counting, roles
+
+        counting.connect()
 
         # Models added by later migrations get their permissions only after
         # migrate; re-syncing the role groups then keeps "admins" complete.

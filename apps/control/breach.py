@@ -9,6 +9,8 @@ Semantics (architecture.md, "Trigger semantics"):
 * A sample breaches when ``value <comparison> threshold`` holds.
 * The breach count is the number of consecutive breaching samples up to the
   newest counted one; a non-breaching sample resets it to 0.
+* Counting starts when the trigger is created or enabled, or its counters
+  change (``Trigger.counting_since``): samples stamped before that never count.
 * Each stamp is counted once: a state carries the stamp it last counted, and
   ``advance`` skips every stamp at or before it, so running the evaluator
   twice on the same samples changes nothing.
@@ -232,6 +234,12 @@ def parse_value(raw: str | bytes | float | int | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def counting_mark(last_fired_at: datetime | None, counting_since: datetime | None = None) -> int:
+    """The reset a state must account for: the trigger's last firing or the
+    moment its counting (re)started (Trigger.counting_since), the later one."""
+    return fired_mark(max((t for t in (last_fired_at, counting_since) if t is not None), default=None))
+
+
 def reading_start(
     state: BreachState | None,
     *,
@@ -239,6 +247,7 @@ def reading_start(
     interval_s: int,
     needed: int,
     last_fired_at: datetime | None,
+    counting_since: datetime | None = None,
 ) -> tuple[datetime, BreachState]:
     """Where counting resumes for one series, and the state it resumes from.
 
@@ -252,8 +261,11 @@ def reading_start(
       lost one: the trigger may fire later, never earlier.
     * Never before the trigger's last firing: the samples a firing used must
       not be counted again by a rebuilt state.
+    * Never before ``counting_since`` (the trigger's creation, enabling or
+      change of counters): a sample stamped before it never counts, and a
+      count from before it is reset, as by a firing.
     """
-    mark = fired_mark(last_fired_at)
+    mark = counting_mark(last_fired_at, counting_since)
     window_start = newest - timedelta(seconds=interval_s * (needed + LOOKBACK_EXTRA - 1))
     if state is not None and state.fired < mark:
         # The trigger fired since this state was written: the firing reset it.
@@ -261,8 +273,12 @@ def reading_start(
         # evaluation has not seen; it is already reset, and our claim will fail.)
         state = state.reset(mark)
     if state is not None and state.last_stamp is not None and state.last_stamp >= window_start:
-        return state.last_stamp + timedelta(seconds=1), state
+        return _not_before(state.last_stamp + timedelta(seconds=1), counting_since), state
     start = window_start
     if last_fired_at is not None and last_fired_at >= start:
         start = last_fired_at + timedelta(seconds=1)
-    return start, BreachState(0, None, mark)
+    return _not_before(start, counting_since), BreachState(0, None, mark)
+
+
+def _not_before(start: datetime, counting_since: datetime | None) -> datetime:
+    return counting_since if counting_since is not None and counting_since > start else start

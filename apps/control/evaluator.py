@@ -56,6 +56,12 @@ memcached unreachable
     what failed. When memcached is back, counting continues from the stored
     states, or, if it restarted empty, from the samples collected since.
 
+Counting starts
+    when a trigger is created or enabled, or its counters change
+    (``Trigger.counting_since``, apps/control/counting.py): samples stamped
+    before that never count, so a trigger saved a second ago does not fire
+    from the history it was saved into (``breach.reading_start``).
+
 Timing of a stamp
     A present sample is counted at the first evaluation that sees it. An
     absent one is *pending* until ``stamp + interval + EVALUATOR_GRACE_S``
@@ -281,6 +287,7 @@ class Evaluator:
                 interval_s=interval,
                 needed=plan.needed,
                 last_fired_at=plan.trigger.last_fired_at,
+                counting_since=plan.trigger.counting_since,
             )
             run.starts.append((plan, start, state))
             window_first = run.grid.recent(interval, PREFETCH_STAMPS)[0]

@@ -209,7 +209,14 @@ class Trigger(models.Model):
     dry_run = models.BooleanField(
         default=False, help_text="Record 'would fire' with the reasons and change nothing."
     )
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(
+        default=True,
+        help_text="Counting starts when the trigger is created or enabled, or its counters change: samples "
+                  "stamped before that moment never count, so it fires only after timing minutes of its own.")
+    counting_since = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When counting (re)started: creation, enabling, or a change of counters. Earlier samples "
+                  "do not count.")
     last_fired_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -232,6 +239,12 @@ class Trigger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster}/{self.name}"
+
+    def save(self, *args, **kwargs):
+        from .counting import restart_on_save
+
+        restart_on_save(self, kwargs)
+        super().save(*args, **kwargs)
 
     def ordered_actions(self):
         """The trigger's actions in chain order. (The model is looked up by

@@ -101,7 +101,7 @@ def trigger_statuses(trigger_ids: Sequence[int] | None = None, store: Store | No
         if trigger.last_fired_at is not None:
             cooldown_left = max(0.0, (trigger.last_fired_at + timedelta(seconds=trigger.cooldown_s) - now)
                                 .total_seconds())
-        mark = breach.fired_mark(trigger.last_fired_at)
+        mark = breach.counting_mark(trigger.last_fired_at, trigger.counting_since)
         series = []
         for plan in plans_of[trigger.pk]:
             count = last = latest = latest_stamp = None

@@ -28,6 +28,8 @@ Why the database, and how it is spared:
 An endpoint fails in a round when it yields no sample at all (unreachable,
 login refused, JVM down); a round with at least one sample is a success for
 the endpoint, whatever individual counters did (they have their own rows).
+So a node whose one counter prints text while the others collect is
+"degraded", not "failing" (NodeHealth), and its error names that counter.
 """
 from __future__ import annotations
 
@@ -91,26 +93,57 @@ class NodeReport:
         return max(errored, key=lambda h: h.last_error_at) if errored else None
 
 
+#: How much of a failing counter's output its node's error shows.
+OUTPUT_PREVIEW = 80
+
+
+def output_preview(output: str, limit: int = OUTPUT_PREVIEW) -> str:
+    """The start of what a counter printed, quoted with control characters
+    escaped (a terminal escape or a newline must not restyle or break the
+    line it is shown in), ending in "…" when cut."""
+    text = output.strip()
+    shown = repr(text[:limit])
+    return shown + "…" if len(text) > limit else shown
+
+
+def describe(ref: SeriesRef | None, health: Health, names: dict[SeriesRef, str]) -> str:
+    """A scope's last error as a person reads it: which counter (a node has
+    many) and, for an output that was no number, how that output began."""
+    message = health.last_error
+    if ref is None:
+        return message
+    name = names.get(ref, f"#{ref.counter_id}")
+    if health.last_error_output.strip():
+        message = f"{message} (output: {output_preview(health.last_error_output)})"
+    return f"counter {name}: {message}"
+
+
 @dataclass
 class NodeHealth:
-    """A node's collection health summed up for the console and the API: the
-    worst of its endpoints and series."""
+    """A node's collection health summed up for the console and the API.
 
-    state: str  # "ok", "failing", "unknown" (never collected), "paused"
+    Health is kept per counter, so one counter that cannot be read (a command
+    printing text) must not make a node look down while its other counters
+    collect: such a node is "degraded". It is "failing" only when nothing of
+    it is collecting now."""
+
+    state: str  # "ok", "degraded", "failing", "unknown" (never collected), "paused"
     last_success_at: datetime | None = None
     last_error_at: datetime | None = None
     last_error: str = ""
     consecutive_failures: int = 0
 
     @classmethod
-    def of(cls, report: NodeReport, paused: bool) -> NodeHealth:
-        """``paused``: the node is not collected now (collection off, not running)."""
+    def of(cls, report: NodeReport, paused: bool, names: dict[SeriesRef, str] | None = None) -> NodeHealth:
+        """``paused``: the node is not collected now (collection off, not
+        running); ``names``: counter names by series, for the error message."""
         successes = [h.last_success_at for h in report.scopes if h.last_success_at]
-        last_error = report.last_error
+        ref, last_error = _shown_error(report)
         if paused:
             state = "paused"
         elif report.failing:
-            state = "failing"
+            collecting = any(h.ok and h.last_success_at for h in report.series.values())
+            state = "degraded" if collecting else "failing"
         elif successes:
             state = "ok"
         else:
@@ -119,9 +152,24 @@ class NodeHealth:
             state=state,
             last_success_at=max(successes, default=None),
             last_error_at=last_error.last_error_at if last_error else None,
-            last_error=last_error.last_error if last_error else "",
+            last_error=describe(ref, last_error, names or {}) if last_error else "",
             consecutive_failures=max((h.consecutive_failures for h in report.scopes), default=0),
         )
+
+
+def _shown_error(report: NodeReport) -> tuple[SeriesRef | None, Health | None]:
+    """The node's newest error and its series (None: an endpoint's). A
+    counter's error also fails its endpoint when nothing else answered, at
+    the same moment: the counter's is then shown if it printed something
+    (it names the culprit), the endpoint's if not (a connection error every
+    counter shares)."""
+    def rank(item: tuple[SeriesRef | None, Health]) -> tuple:
+        ref, health = item
+        return health.last_error_at, 2 if ref and health.last_error_output.strip() else 1 if ref is None else 0
+
+    errored = [(ref, h) for ref, h in [*report.series.items(), *((None, h) for h in report.endpoints.values())]
+               if h.last_error_at]
+    return max(errored, key=rank) if errored else (None, None)
 
 
 # --------------------------------------------------------------------------- scopes

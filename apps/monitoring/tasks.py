@@ -1,12 +1,15 @@
 """Thin Celery wrappers over apps.monitoring.collection."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 
 from celery import shared_task
 
 from apps.monitoring import collection
-from apps.monitoring.collection import NodeWork
+from apps.monitoring.collection import NodeWork, signing
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -15,17 +18,31 @@ def dispatch_collection_task() -> int:
     return collection.dispatch_round(datetime.now(timezone.utc), _enqueue)
 
 
+def collect_args(message: dict, at: str) -> tuple[dict, str]:
+    """A collect task's arguments: the message signed for the round ``at``."""
+    return signing.sign(message, at), at
+
+
 def _enqueue(message: dict, at: str, expires: int | None) -> None:
-    collect_task.apply_async(args=(message, at), expires=expires)
+    collect_task.apply_async(args=collect_args(message, at), expires=expires)
 
 
-@shared_task(ignore_result=True)
-def collect_task(message: dict | list[dict], at: str) -> dict:
-    """Collect one batch of nodes for the round dispatched at ``at``. A list
-    of node/counter ids is the message of a dispatcher from before collect
-    messages (apps.monitoring.collection.message), still queued during an
-    upgrade."""
+@shared_task(bind=True, ignore_result=True)
+def collect_task(self, message: dict | list[dict], at: str) -> dict:
+    """Collect one batch of nodes for the round dispatched at ``at``.
+
+    ``message`` is the dispatcher's signed envelope (collection.signing):
+    anything else that carries rows is rejected before a command runs or a
+    secret is resolved. A list of node/counter ids is the message of a
+    dispatcher from before collect messages, still queued during an upgrade:
+    it carries no command (the rows are read from the database), so it is
+    collected as before."""
     when = datetime.fromisoformat(at)
     if isinstance(message, list):
         return collection.collect_batch([NodeWork.from_legacy(w) for w in message], when).as_dict()
-    return collection.collect_message(message, when).as_dict()
+    try:
+        opened = signing.open_signed(message, at)
+    except signing.ForgedMessage as exc:
+        log.error("collect task %s rejected, nothing run: %s", self.request.id, exc)
+        return {"rejected": str(exc)}
+    return collection.collect_message(opened, when).as_dict()

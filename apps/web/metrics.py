@@ -12,6 +12,8 @@ Metrics (all gauges):
   pyscaler_threshold{cluster,counter,kind,jvm}
   pyscaler_collection_consecutive_failures{cluster,node,kind}
   pyscaler_collection_last_success_timestamp_seconds{cluster,node,kind}
+  pyscaler_nodes_by_health{cluster,health}, pyscaler_collection_series_consecutive_failures{...counter labels...}
+                                                     (apps.web.health_metrics)
   pyscaler_nodes{cluster,state}
   pyscaler_executions{cluster,status}
   pyscaler_trigger_breach_progress{cluster,trigger}          0..1 towards firing
@@ -38,6 +40,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # text 0.0.4:
 
 from apps.monitoring import series as series_svc
 from apps.monitoring import sources
+from apps.web.health_metrics import health_metrics
 
 COUNTER_LABELS = ["cluster", "node", "counter", "kind", "jvm"]
 
@@ -52,6 +55,7 @@ class PyScalerCollector:
         store = self.store or series_svc.default_store()
         store_up = yield from self._counters(store, now)
         yield from self._collection_health()
+        yield from health_metrics(COUNTER_LABELS)
         yield from self._nodes_and_executions()
         store_up = (yield from self._triggers(store, now)) and store_up
         up = GaugeMetricFamily("pyscaler_sample_store_up", "1 when memcached could be read during this scrape.")

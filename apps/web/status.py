@@ -79,7 +79,12 @@ class ClusterStatus:
 
     @property
     def nodes_up(self) -> int:
-        return sum(1 for n in self.nodes if self.health[n.pk].state == "ok")
+        """Nodes collecting now: a degraded node (some counters failing) is up."""
+        return sum(1 for n in self.nodes if self.health[n.pk].state in ("ok", "degraded"))
+
+    @property
+    def nodes_degraded(self) -> int:
+        return sum(1 for n in self.nodes if self.health[n.pk].state == "degraded")
 
     @property
     def nodes_failing(self) -> int:
@@ -95,14 +100,16 @@ class ClusterStatus:
         return "within bounds"
 
 
-def node_health(nodes: list[Node]) -> dict[int, NodeHealth]:
-    """Collection health (apps.monitoring.health) summed up per node: the
-    worst of its endpoints (SSH, each JVM) and series."""
+def node_health(nodes: list[Node], counters: list[tuple[series_svc.CounterKind, Any]] = ()
+                ) -> dict[int, NodeHealth]:
+    """Collection health (apps.monitoring.health) summed up per node from its
+    endpoints (SSH, each JVM) and series; ``counters`` name the failing ones."""
     from apps.monitoring.health import get_health
 
     report = get_health([n.pk for n in nodes])
+    names = {kind.series(c, n.pk): c.name for kind, c in counters for n in nodes}
     return {node.pk: NodeHealth.of(report[node.pk], paused=not node.collection_enabled
-                                   or node.state != NodeState.RUNNING) for node in nodes}
+                                   or node.state != NodeState.RUNNING, names=names) for node in nodes}
 
 
 def _latest(counters: list[tuple[series_svc.CounterKind, Any]], nodes: list[Node], store, now: datetime
@@ -146,7 +153,7 @@ def cluster_status(cluster: Cluster, *, store=None, now: datetime | None = None)
     nodes = list(cluster.nodes.exclude(state=NodeState.TERMINATED).order_by("name"))
     counters = series_svc.counters_of_cluster(cluster.pk)
     rows, error = _latest(counters, nodes, store, now)
-    return ClusterStatus(cluster, nodes, node_health(nodes), rows, _trigger_rows(cluster, store, now), error, now)
+    return ClusterStatus(cluster, nodes, node_health(nodes, counters), rows, _trigger_rows(cluster, store, now), error, now)
 
 
 def overview(*, store=None, now: datetime | None = None) -> list[ClusterStatus]:

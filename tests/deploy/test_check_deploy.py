@@ -24,6 +24,7 @@ FILLED = {
     "CELERY_BROKER_URL": lambda value: value.replace(PLACEHOLDER, "broker-password"),
     "EMAIL_HOST_PASSWORD": lambda value: "smtp-password",
     "METRICS_TOKEN": lambda value: secrets.token_urlsafe(32),
+    "COLLECT_SIGNING_KEY": lambda value: secrets.token_urlsafe(32),
 }
 
 
@@ -82,6 +83,7 @@ def check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ("SECRET_KEY", "x" * 31, "SECRET_KEY is 31 characters long; use at least 32"),
         ("METRICS_TOKEN", PLACEHOLDER, "METRICS_TOKEN is the placeholder CHANGE_ME"),
         ("METRICS_TOKEN", "t" * 15, "METRICS_TOKEN is 15 characters long; use at least 16"),
+        ("COLLECT_SIGNING_KEY", PLACEHOLDER, "COLLECT_SIGNING_KEY is the placeholder CHANGE_ME"),
     ],
 )
 def test_a_placeholder_or_short_secret_is_an_error_naming_the_variable(tmp_path, name, value, words):
@@ -95,9 +97,19 @@ def test_a_placeholder_or_short_secret_is_an_error_naming_the_variable(tmp_path,
 
 def test_placeholders_are_accepted_while_debugging(tmp_path):
     env = template_env(tmp_path)
-    env.update(DEBUG="true", SECRET_KEY=PLACEHOLDER, METRICS_TOKEN=PLACEHOLDER)
+    env.update(DEBUG="true", SECRET_KEY=PLACEHOLDER, METRICS_TOKEN=PLACEHOLDER, COLLECT_SIGNING_KEY="")
     result = check(env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_unset_collect_signing_key_fails_the_deploy_check_only(tmp_path):
+    """Unset, each host generates its own key under var/: fine for one host
+    (and development), wrong for beat and workers on several."""
+    env = template_env(tmp_path)
+    del env["COLLECT_SIGNING_KEY"]
+    assert check(env).returncode == 0
+    result = check_deploy(env)
+    assert result.returncode != 0 and "COLLECT_SIGNING_KEY is not set" in result.stderr, result.stderr
 
 
 def test_an_empty_metrics_token_is_allowed_it_turns_metrics_off(tmp_path):

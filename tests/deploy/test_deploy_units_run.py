@@ -75,6 +75,7 @@ def test_every_unit_command_starts_and_stops_cleanly(tmp_path, isolated_broker_v
         "CELERY_BROKER_URL": isolated_broker_vhost.url,
         "MEMCACHED_SERVERS": ",".join(memcached_servers),
         "SECRET_KEY": "units-test-" + "u" * 50,
+        "COLLECT_SIGNING_KEY": "units-test-collect-" + "c" * 40,
         "ALLOWED_HOSTS": "localhost",
         "GUNICORN_BIND": f"127.0.0.1:{web_port}",
         "GUNICORN_WORKERS": "1",

@@ -16,7 +16,8 @@ from devservers.util import REPO_ROOT, require_binary
 DOCKER = REPO_ROOT / "docker"
 COMPOSE = DOCKER / "compose.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
-SECRETS = {"SECRET_KEY": "compose-test-" + "k" * 50, "POSTGRES_PASSWORD": "pg-pw", "RABBITMQ_PASSWORD": "mq-pw"}
+SECRETS = {"SECRET_KEY": "compose-test-" + "k" * 50, "POSTGRES_PASSWORD": "pg-pw", "RABBITMQ_PASSWORD": "mq-pw",
+           "COLLECT_SIGNING_KEY": "compose-test-collect-" + "c" * 40}
 DJANGO_SERVICES = {"migrate", "web", "beat", "worker-collect", "worker-control", "worker-actions"}
 # What production runs from /opt/pyscaler/app, and what only development uses.
 PRODUCTION_PATHS = {"manage.py", "pyscaler", "apps", "puppet", "deploy", "docker/healthcheck.py"}

@@ -60,6 +60,7 @@ def test_make_run_serves_the_admin_and_ctrl_c_stops_everything(tmp_path, own_vho
         "CELERY_BROKER_URL": own_vhost.url,
     }
     env.pop("SECRET_KEY", None)  # make run generates one under var/
+    env.pop("COLLECT_SIGNING_KEY", None)  # and one collect signing key per run
     proc = subprocess.Popen([sys.executable, "scripts/run.py"], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []

@@ -143,7 +143,7 @@ def test_the_task_still_takes_the_ids_an_older_dispatcher_sent(config, settings,
         legacy = {"node_id": node.id, "ssh_counter_ids": [answer.id], "jmx_counter_ids": []}
         old = tasks.collect_task([legacy], at)
         [plan] = make_messages([[NodeWork(node.id, {"ssh": [answer.id], "jmx": []})]])
-        new = tasks.collect_task(plan, at)
+        new = tasks.collect_task(*tasks.collect_args(plan, at))  # as the dispatcher sends it: signed
         assert old == new == {"samples": 1, "errors": 0, "stored": 1}
     finally:
         collection._store.cache_clear()

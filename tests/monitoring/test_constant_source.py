@@ -38,6 +38,11 @@ def world():
                                              interval_s=INTERVAL, unit="u")
     trigger = Trigger.objects.create(cluster=cluster, name="hot", timing_minutes=0, cooldown_s=300)
     counter.triggers.add(trigger)
+    # The trigger has counted since before the rounds these tests dispatch
+    # (it counts no sample stamped before it started: Trigger.counting_since).
+    started = floor_stamp(datetime.now(timezone.utc), INTERVAL) - timedelta(seconds=INTERVAL)
+    Trigger.objects.filter(pk=trigger.pk).update(counting_since=started)
+    trigger.refresh_from_db()
     return cluster, nodes, counter, trigger
 
 

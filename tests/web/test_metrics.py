@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from apps.control import executions
 from apps.control.evaluator import evaluate
+from apps.control.models import Trigger
 from apps.monitoring import collection
 from apps.monitoring.samples import CollectionError, Sample, SeriesRef, floor_stamp
 from devservers.util import require_binary
@@ -61,6 +62,8 @@ def test_newest_samples_health_and_executions_pass_promtool(client, metrics_on, 
     w = console_world
     now = timezone.now()
     newest = floor_stamp(now, 10) - timedelta(seconds=10)
+    # The trigger counted these samples' stamps (none before it started counting does).
+    Trigger.objects.filter(pk=w.trigger.pk).update(counting_since=newest - timedelta(minutes=1))
     collection.record([
         Sample(SeriesRef("ssh", w.nodes[0].pk, w.load.pk), newest - timedelta(seconds=10), 0.1),
         Sample(SeriesRef("ssh", w.nodes[0].pk, w.load.pk), newest, 0.75),

@@ -1,5 +1,6 @@
 """Collection: the dispatcher's work list (worklist: what is due on which
-node), the collect task's message (message: the rows a batch needs), and
+node), the collect task's message (message: the rows a batch needs; signing:
+the dispatcher's signature a worker checks before running any of it), and
 running a batch (round). Every source-specific step goes through
 apps.monitoring.sources."""
 from .message import VERSION, MessageError, NodeJob, make_messages, restore

@@ -13,7 +13,9 @@ from apps.web.status import ClusterStatus, TriggerRow
 # Status
 # ---------------------------------------------------------------------------
 class NodeHealthSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=["ok", "failing", "unknown", "paused"])
+    state = serializers.ChoiceField(
+        choices=["ok", "degraded", "failing", "unknown", "paused"],
+        help_text="degraded: some counters fail while others collect; failing: nothing collects.")
     last_success_at = serializers.DateTimeField(allow_null=True)
     last_error_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField(allow_blank=True)
@@ -87,8 +89,9 @@ class ClusterStatusSerializer(serializers.Serializer):
     size = serializers.IntegerField(help_text="Running nodes.")
     min_size = serializers.IntegerField()
     max_size = serializers.IntegerField()
-    nodes_up = serializers.IntegerField()
-    nodes_failing = serializers.IntegerField()
+    nodes_up = serializers.IntegerField(help_text="Nodes collecting (ok or degraded).")
+    nodes_degraded = serializers.IntegerField(help_text="Nodes with some counters failing, others collecting.")
+    nodes_failing = serializers.IntegerField(help_text="Nodes of which nothing collects.")
     store_error = serializers.CharField(allow_blank=True)
     nodes = NodeStatusSerializer(many=True)
     counters = CounterStatusSerializer(many=True)
@@ -117,7 +120,8 @@ def cluster_payload(status: ClusterStatus) -> dict:
     c = status.cluster
     return {
         "name": c.name, "description": c.description, "size": status.size, "min_size": c.min_size,
-        "max_size": c.max_size, "nodes_up": status.nodes_up, "nodes_failing": status.nodes_failing,
+        "max_size": c.max_size, "nodes_up": status.nodes_up,
+        "nodes_degraded": status.nodes_degraded, "nodes_failing": status.nodes_failing,
         "store_error": status.store_error,
         "nodes": [
             {"id": n.pk, "name": n.name, "address": n.address, "state": n.state,
