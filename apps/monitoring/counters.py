@@ -78,6 +78,8 @@ def config_error(counter) -> str:
     threshold = counter.threshold
     if threshold is None or not math.isfinite(threshold) or abs(threshold) > MAX_ABS_THRESHOLD:
         return f"threshold is not a finite number ({threshold})"
+    if counter.comparison not in Comparison.values:
+        return f"unknown comparison {counter.comparison!r} (use {', '.join(Comparison.values)})"
     return ""
 
 

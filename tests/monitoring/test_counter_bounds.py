@@ -85,3 +85,14 @@ def test_admin_form_names_the_interval_field_and_the_widget_minimum_is_one(admin
     errors = response.context["adminform"].form.errors
     assert "interval_s" in errors
     assert not SSHCounter.objects.exists()
+
+
+def test_admin_gives_one_minimum_message_for_minus_five_and_zero(admin_client):
+    cluster = make_cluster("web")
+    messages = []
+    for value in ("-5", "0"):
+        data = {"cluster": cluster.pk, "name": "x", "command": "echo 1", "threshold": "1", "comparison": ">=",
+                "interval_s": value, "unit": "", "enabled": "on"}
+        response = admin_client.post("/admin/ssh/sshcounter/add/", data)
+        messages.append(response.context["adminform"].form.errors["interval_s"])
+    assert messages[0] == messages[1] == ["Ensure this value is greater than or equal to 1."]

@@ -40,13 +40,21 @@ def test_a_counter_with_an_interval_out_of_range_does_not_break_a_page(operator_
 @pytest.mark.parametrize("field,value", [
     # SQLite stores NaN as NULL (refused by NOT NULL): a NaN threshold exists only on a server database.
     pytest.param("threshold", float("nan"), marks=[pytest.mark.serverdb, pytest.mark.dbbackends]),
-    ("threshold", float("inf")), ("threshold", 1e300), ("interval_s", 0)])
+    ("threshold", float("inf")), ("threshold", 1e300), ("interval_s", 0), ("comparison", "=>")])
 def test_other_bad_values_show_as_errors_too(operator_client, console_world, sample_store, field, value):
+    from apps.monitoring import collection
+    from apps.monitoring.samples import Sample, SeriesRef, floor_stamp
+    from django.utils import timezone
+
+    w = console_world
+    stamp = floor_stamp(timezone.now(), 10)
+    collection.record([Sample(SeriesRef("jmx", w.nodes[0].pk, w.heap.pk, w.jvm.pk), stamp, 1.0)])
     JMXCounter.objects.filter(pk=console_world.heap.pk).update(**{field: value})
     for url in ("/", "/clusters/web/", "/api/v1/clusters/web"):
         response = operator_client.get(url)
         assert response.status_code == 200, (url, response.content[:2000])
-        assert "out of range" in response.content.decode() or "not a finite number" in response.content.decode()
+        body = response.content.decode()
+        assert any(error in body for error in ("out of range", "not a finite number", "unknown comparison"))
 
 
 def test_metrics_skip_the_bad_counter_and_show_the_rest(client, settings, bad_interval, sample_store):
