@@ -469,7 +469,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    # Celery's lines about the every-tick tasks are DEBUG, not INFO (pyscaler/logfilters.py).
+    "filters": {"routine_tasks": {"()": "pyscaler.logfilters.RoutineTasks"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        **{name: {"filters": ["routine_tasks"]}
+           for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat")},
+    },
 }

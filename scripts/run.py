@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +29,11 @@ HOST = os.environ.get("RUN_HOST", "127.0.0.1")
 PORT = int(os.environ.get("RUN_PORT", "8000"))
 DEMO_SSH_PORT = int(os.environ.get("DEMO_SSH_PORT", "2222"))
 DEMO_JMX_PORT = int(os.environ.get("DEMO_JMX_PORT", "9010"))
+#: The demo's own RabbitMQ virtual host (unless CELERY_BROKER_URL names one):
+#: tasks queued by other stacks on the same broker never reach the demo's worker.
+DEMO_VHOST = "pyscaler-demo"
+DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672/"
+QUEUES = "collect,control,actions"
 
 started: list[tuple[str, subprocess.Popen]] = []
 stoppers: list = []
@@ -60,6 +66,29 @@ def ensure_memcached(env: dict) -> None:
     server = MemcachedServer(port=int(port), host=host).start()
     stoppers.append(server.stop)
     say(f"started memcached on {host}:{port}")
+
+
+def ensure_broker(env: dict) -> None:
+    """The demo's broker: its own vhost (created with rabbitmqctl) unless
+    CELERY_BROKER_URL is set, then its queues purged. Messages left by an
+    earlier run name steps and nodes of that run's database ("step 54 does
+    not exist; message dropped"): a fresh demo starts with empty queues."""
+    if "CELERY_BROKER_URL" not in env:
+        ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+        try:
+            for args in (["add_vhost", DEMO_VHOST],
+                         ["set_permissions", "-p", DEMO_VHOST, "guest", ".*", ".*", ".*"]):
+                subprocess.run([ctl, "-q", *args], check=True, capture_output=True, text=True, timeout=60)
+            env["CELERY_BROKER_URL"] = DEFAULT_BROKER + DEMO_VHOST
+            say(f"the demo uses RabbitMQ vhost {DEMO_VHOST}")
+        except (OSError, subprocess.SubprocessError) as exc:
+            say(f"cannot create RabbitMQ vhost {DEMO_VHOST} ({exc}); using the default vhost")
+    purged = subprocess.run([str(VENV_BIN / "celery"), "-A", "pyscaler", "purge", "-f", "-Q", QUEUES],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    if purged.returncode == 0:
+        say(f"emptied the demo's queues: {purged.stdout.strip()}")
+    else:
+        say(f"could not empty the demo's queues: {(purged.stderr or purged.stdout).strip()[-300:]}")
 
 
 def start_demo_sshd():
@@ -126,6 +155,7 @@ def main() -> int:
     env.setdefault("COLLECT_SIGNING_KEY", secrets.token_urlsafe(32))
 
     ensure_memcached(env)
+    ensure_broker(env)
     sshd = start_demo_sshd()
     # The demo node's host key is known from the file sshd's keys were made
     # with: host keys stay verified in the demo too.

@@ -6,7 +6,7 @@ from apps.actions.contract import FIRE_PERMISSION
 from apps.monitoring.jmx.models import JVM
 from apps.monitoring.ssh.models import SSHCounter
 
-from .forms import TriggerForm, TriggerStepFormSet
+from .forms import TriggerForm, TriggerStepFormSet, counter_fields, with_source_fields
 from .models import Cluster, Execution, ExecutionStep, Node, Trigger, TriggerAction
 
 AUDIT = ("created", "updated")
@@ -102,6 +102,15 @@ class TriggerAdmin(admin.ModelAdmin):
                                      "counting_since", "last_fired_at")}),
         ("Audit", {"fields": AUDIT}),
     )
+
+    def get_fieldsets(self, request, obj=None):
+        """The counters of every registered counter source, not only SSH and JMX."""
+        return [(name, {**options, "fields": counter_fields()}) if name == "Counters" else (name, options)
+                for name, options in self.fieldsets]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = with_source_fields(self.form)
+        return super().get_form(request, obj, change, **kwargs)
 
 
 # ---------------------------------------------------------------------------

@@ -5,13 +5,19 @@ from __future__ import annotations
 from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from pyscaler.fields import BoundedPositiveIntegerField, bounded
 from pyscaler.secretrefs import validate_secret_ref
 
 from . import validators
 from .choices import Aggregation, ExecutionStatus, MissingData, NodeState, StepStatus
+
+#: Bounds of the numbers admins enter (a bad row is refused with the field named).
+MAX_CLUSTER_SIZE = 10000
+MAX_STEP_SIZE = 100
+MAX_TIMING_MINUTES = 24 * 60
+MAX_COOLDOWN_S = 7 * 86400
 
 
 class Cluster(models.Model):
@@ -21,26 +27,28 @@ class Cluster(models.Model):
         help_text="Unique; used in URLs, the fire_action command and alerts.",
     )
     description = models.TextField(blank=True)
-    min_size = models.PositiveIntegerField(
-        default=0, help_text="RemoveEc2Node never shrinks the cluster below this (0 allowed)."
+    min_size = BoundedPositiveIntegerField(
+        default=0, validators=bounded(0, MAX_CLUSTER_SIZE),
+        help_text="RemoveEc2Node never shrinks the cluster below this (0 allowed).",
     )
-    max_size = models.PositiveIntegerField(
-        default=10, help_text="DeployEc2Node never grows the cluster past this."
+    max_size = BoundedPositiveIntegerField(
+        default=10, validators=bounded(0, MAX_CLUSTER_SIZE),
+        help_text="DeployEc2Node never grows the cluster past this.",
     )
-    max_step_size = models.PositiveIntegerField(
+    max_step_size = BoundedPositiveIntegerField(
         default=1,
-        validators=[MinValueValidator(1)],
-        help_text="Most nodes one DeployEc2Node step may launch at once.",
+        validators=bounded(1, MAX_STEP_SIZE),
+        help_text="Most nodes one DeployEc2Node step may launch at once (1 to 100).",
     )
 
     # SSH defaults for the cluster's nodes (a node may override them).
     ssh_user = models.CharField(
         max_length=64, blank=True, help_text="Empty: the SSH_USER setting."
     )
-    ssh_port = models.PositiveIntegerField(
+    ssh_port = BoundedPositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        validators=bounded(1, 65535),
         help_text="Empty: the SSH_PORT setting.",
     )
     ssh_key_path = models.CharField(
@@ -129,10 +137,10 @@ class Node(models.Model):
         validators=[validators.validate_host],
         help_text="Host name or IP address PyScaler connects to over SSH and JMX.",
     )
-    ssh_port = models.PositiveIntegerField(
+    ssh_port = BoundedPositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        validators=bounded(1, 65535),
         help_text="Empty: the cluster's SSH port.",
     )
     ssh_user = models.CharField(max_length=64, blank=True, help_text="Empty: the cluster's SSH user.")
@@ -186,16 +194,19 @@ class Trigger(models.Model):
     jmx_counters = models.ManyToManyField(
         "jmx.JMXCounter", blank=True, related_name="triggers", verbose_name="JMX counters"
     )
-    timing_minutes = models.PositiveIntegerField(
+    timing_minutes = BoundedPositiveIntegerField(
         "timing (minutes)",
         default=5,
-        help_text="Fire when a counter has breached for this many minutes in a row (0: at the first breach).",
+        validators=bounded(0, MAX_TIMING_MINUTES),
+        help_text="Fire when a counter has breached for this many minutes in a row (0: at the first breach; "
+                  "at most 1440, a day).",
     )
     aggregation = models.CharField(
         max_length=10,
         choices=Aggregation.choices,
         default=Aggregation.ANY_NODE,
-        help_text="Per node (the seed's rule), or the cluster's average or maximum at each sample time.",
+        help_text="Any node: one node's counter breaching for the whole timing fires the trigger. "
+                  "Average or maximum: the cluster's average or highest value at each sample time must breach.",
     )
     missing_data = models.CharField(
         max_length=20,
@@ -203,8 +214,9 @@ class Trigger(models.Model):
         default=MissingData.IGNORE,
         help_text="How a missing sample counts (as AWS alarms' TreatMissingData).",
     )
-    cooldown_s = models.PositiveIntegerField(
-        "cooldown (s)", default=300, help_text="After firing, the trigger does not fire again for this long."
+    cooldown_s = BoundedPositiveIntegerField(
+        "cooldown (s)", default=300, validators=bounded(0, MAX_COOLDOWN_S),
+        help_text="After firing, the trigger does not fire again for this long (at most 604800 s, a week).",
     )
     dry_run = models.BooleanField(
         default=False, help_text="Record 'would fire' with the reasons and change nothing."
@@ -221,8 +233,8 @@ class Trigger(models.Model):
         null=True,
         blank=True,
         editable=False,
-        help_text="Set by the conditional UPDATE that claims a firing: one firing per trigger "
-                  "per cooldown even when several evaluators run at once.",
+        help_text="When the trigger last fired. It fires at most once per cooldown, even when several "
+                  "evaluators run at once.",
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

@@ -16,6 +16,7 @@ Where the state lives
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,11 +25,14 @@ from typing import Any, Protocol
 from django.db.models import Prefetch
 
 from apps.monitoring import sources
+from apps.monitoring.counters import config_error, report_once
 from apps.monitoring.samples import floor_stamp, format_stamp, stamps_between
 
 from . import breach
 from .choices import Aggregation, NodeState
-from .models import Node, Trigger
+from .models import MAX_COOLDOWN_S, MAX_TIMING_MINUTES, Node, Trigger
+
+log = logging.getLogger(__name__)
 
 
 class Store(Protocol):
@@ -105,9 +109,10 @@ class SeriesPlan:
 
 
 def load_triggers(trigger_ids: Sequence[int] | None = None, *, enabled_only: bool = True) -> list[Trigger]:
-    """Triggers with their enabled counters (one query, plus one per source)."""
+    """Triggers with their counters (one query, plus one per source); disabled
+    counters too, so a status can tell "no counters" from "all disabled"."""
     qs = Trigger.objects.select_related("cluster").prefetch_related(*(
-        Prefetch(source.trigger_accessor, queryset=source.model.objects.filter(enabled=True).order_by("pk"))
+        Prefetch(source.trigger_accessor, queryset=source.model.objects.order_by("pk"))
         for source in sources.all()
     )).order_by("pk")
     if enabled_only:
@@ -128,12 +133,55 @@ def load_nodes(cluster_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
     return nodes
 
 
+def trigger_config_error(trigger: Trigger) -> str:
+    """Why a stored trigger's own numbers cannot be used ("" when they can):
+    admin refuses such values, an UPDATE or an older release may not have."""
+    if not 0 <= trigger.cooldown_s <= MAX_COOLDOWN_S:
+        return f"cooldown out of range ({trigger.cooldown_s} s; allowed 0..{MAX_COOLDOWN_S} s)"
+    if not 0 <= trigger.timing_minutes <= MAX_TIMING_MINUTES:
+        return f"timing out of range ({trigger.timing_minutes} min; allowed 0..{MAX_TIMING_MINUTES} min)"
+    return ""
+
+
+def counter_problems(trigger: Trigger) -> list[str]:
+    """The trigger's enabled counters that cannot be counted, each with why
+    (loaded by load_triggers: no query)."""
+    return [f"counter {counter.name}: {error}"
+            for source in sources.all() for counter in getattr(trigger, source.trigger_accessor).all()
+            if counter.enabled and (error := config_error(counter))]
+
+
+def never_fires(trigger: Trigger) -> str:
+    """Why the trigger can never fire as configured ("" when it can)."""
+    if error := trigger_config_error(trigger):
+        return error
+    counters = [c for source in sources.all() for c in getattr(trigger, source.trigger_accessor).all()]
+    if not counters:
+        return "no counters"
+    enabled = [c for c in counters if c.enabled]
+    if not enabled:
+        return "every counter is disabled"
+    if all(config_error(c) for c in enabled):
+        return "no usable counter"
+    return ""
+
+
 def build_plans(trigger: Trigger, nodes: list[tuple[int, str]]) -> list[SeriesPlan]:
-    """The series ``trigger`` counts (loaded by load_triggers), source by source."""
+    """The series ``trigger`` counts (loaded by load_triggers), source by
+    source: none when the trigger's own numbers are out of range, and none
+    for a disabled counter or one whose numbers are (logged once each)."""
+    if error := trigger_config_error(trigger):
+        report_once(log, "the evaluator", trigger, error)
+        return []
     plans: list[SeriesPlan] = []
     aggregating = trigger.aggregation != Aggregation.ANY_NODE
     for source in sources.all():
         for counter in getattr(trigger, source.trigger_accessor).all():
+            if not counter.enabled:
+                continue
+            if error := config_error(counter):
+                report_once(log, "the evaluator", counter, error)
+                continue
             spec = CounterSpec.of(source, counter)
             needed = breach.samples_needed(trigger.timing_minutes, spec.interval_s)
             members = tuple(Member(source.count_key(node_id, spec.id, spec.jvm_id), node_id, name)

@@ -5,7 +5,7 @@ what an evaluation needs and pages never import it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -16,12 +16,15 @@ from .trigger_series import (
     StampGrid,
     Store,
     build_plans,
+    counter_problems,
     default_store,
     load_nodes,
     load_triggers,
+    never_fires,
     observations,
     sample_keys,
     store_errors,
+    trigger_config_error,
 )
 
 
@@ -57,6 +60,10 @@ class TriggerStatus:
     cooldown_left_s: float
     series: list[SeriesStatus]
     store_error: str | None = None
+    #: Why the trigger can never fire as configured ("no counters"), or "".
+    never_fires: str = ""
+    #: Configuration errors that leave some of its counters out ("counter x: interval out of range").
+    problems: list[str] = field(default_factory=list)
 
     @property
     def progress(self) -> float | None:
@@ -98,7 +105,7 @@ def trigger_statuses(trigger_ids: Sequence[int] | None = None, store: Store | No
     statuses = {}
     for trigger in triggers:
         cooldown_left = 0.0
-        if trigger.last_fired_at is not None:
+        if trigger.last_fired_at is not None and not trigger_config_error(trigger):
             cooldown_left = max(0.0, (trigger.last_fired_at + timedelta(seconds=trigger.cooldown_s) - now)
                                 .total_seconds())
         mark = breach.counting_mark(trigger.last_fired_at, trigger.counting_since)
@@ -119,5 +126,6 @@ def trigger_statuses(trigger_ids: Sequence[int] | None = None, store: Store | No
                                        plan.node_id, plan.node_name, count, plan.needed, last, latest,
                                        latest_stamp))
         statuses[trigger.pk] = TriggerStatus(trigger.pk, trigger.enabled, trigger.dry_run, trigger.last_fired_at,
-                                             cooldown_left, series, error)
+                                             cooldown_left, series, error, never_fires(trigger),
+                                             counter_problems(trigger))
     return statuses

@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from apps.monitoring import series as svc
+from apps.monitoring.counters import config_error
 from apps.web.access import console_context, console_page
 from apps.web.templatetags.console_tags import value
 
@@ -21,6 +22,8 @@ def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
     except svc.SeriesQueryError as exc:
         raise Http404(exc.message) from None
     cluster = counter_kind.cluster(counter)
+    error = config_error(counter)
+    threshold = None if error.startswith("threshold") else counter.threshold
     nodes = svc.nodes_for(cluster.pk, None)
     selected = request.GET.get("range") if request.GET.get("range") in svc.RANGES else svc.DEFAULT_RANGE
     if request.GET.get("from") or request.GET.get("to"):
@@ -29,14 +32,14 @@ def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
         **console_context(request),
         "kind": counter_kind, "counter": counter, "cluster": cluster, "nodes": nodes,
         "endpoint": counter_kind.endpoint_name(counter), "definition": counter_kind.describe(counter),
-        "ranges": list(svc.RANGES), "selected_range": selected,
+        "ranges": list(svc.RANGES), "selected_range": selected, "config_error": error,
         "graph_config": {
             "api": reverse("api-series"), "kind": kind, "counter": counter.pk, "range": selected,
-            "threshold": counter.threshold, "comparison": counter.comparison, "unit": counter.unit,
+            "threshold": threshold, "comparison": counter.comparison, "unit": counter.unit,
             # The legend writes the threshold as the page does (537M), times in the page's zone.
-            "thresholdLabel": value(counter.threshold), "timeZone": settings.TIME_ZONE,
+            "thresholdLabel": value(threshold), "timeZone": settings.TIME_ZONE,
             # Poll about once per new sample, but not more often than every 2 s.
-            "refreshMs": max(2000, min(counter.interval_s * 1000, 15000)),
+            "refreshMs": max(2000, min(counter.interval_s * 1000, 15000)) if not error else 60000,
         },
     })
 

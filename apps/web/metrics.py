@@ -10,6 +10,8 @@ Metrics (all gauges):
   pyscaler_sample_value{cluster,node,counter,kind,jvm}      newest sample
   pyscaler_sample_timestamp_seconds{...same...}      its stamp
   pyscaler_threshold{cluster,counter,kind,jvm}
+  pyscaler_counter_config_error{cluster,counter,kind,jvm,error}  1: a stored number is out of range
+                                                     (the counter is neither collected nor counted)
   pyscaler_collection_consecutive_failures{cluster,node,kind}
   pyscaler_collection_last_success_timestamp_seconds{cluster,node,kind}
   pyscaler_nodes_by_health{cluster,health}, pyscaler_collection_series_consecutive_failures{...counter labels...}
@@ -40,6 +42,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # text 0.0.4:
 
 from apps.monitoring import series as series_svc
 from apps.monitoring import sources
+from apps.monitoring.counters import config_error
 from apps.web.health_metrics import health_metrics
 
 COUNTER_LABELS = ["cluster", "node", "counter", "kind", "jvm"]
@@ -73,6 +76,9 @@ class PyScalerCollector:
                                   "Time (stamp) of the newest sample of a counter on a node.", labels=COUNTER_LABELS)
         threshold = GaugeMetricFamily("pyscaler_threshold", "A counter's threshold.",
                                       labels=["cluster", "counter", "kind", "jvm"])
+        broken = GaugeMetricFamily("pyscaler_counter_config_error",
+                                   "1 for a counter stored with a number out of range: neither collected nor counted.",
+                                   labels=["cluster", "counter", "kind", "jvm", "error"])
         nodes_by_cluster = defaultdict(list)
         for node in Node.objects.exclude(state=NodeState.TERMINATED).select_related("cluster"):
             nodes_by_cluster[node.cluster_id].append(node)
@@ -82,6 +88,9 @@ class PyScalerCollector:
                 cluster_id = kind.cluster_id(counter)
                 jvm = kind.endpoint_name(counter) or ""
                 cluster = kind.cluster(counter)
+                if error := config_error(counter):
+                    broken.add_metric([cluster.name, counter.name, kind.name, jvm, error], 1.0)
+                    continue
                 threshold.add_metric([cluster.name, counter.name, kind.name, jvm], counter.threshold)
                 for node in nodes_by_cluster.get(cluster_id, []):
                     labels = [cluster.name, node.name, counter.name, kind.name, jvm]
@@ -99,6 +108,7 @@ class PyScalerCollector:
         yield value
         yield stamp
         yield threshold
+        yield broken
         return ok
 
     # -- collection health -------------------------------------------------

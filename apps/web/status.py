@@ -19,6 +19,7 @@ from apps.control.models import Cluster, Node, Trigger
 from apps.control.trigger_status import TriggerStatus, trigger_status
 from apps.monitoring import series as series_svc
 from apps.monitoring.choices import breaches
+from apps.monitoring.counters import config_error
 from apps.monitoring.health import NodeHealth
 
 
@@ -35,6 +36,7 @@ class CounterRow:
     kind: series_svc.CounterKind
     counter: Any
     latest: dict[int, LatestValue]  # node id -> newest sample
+    error: str = ""  # a stored number out of range: the counter is shown, not read
 
     @property
     def key(self) -> str:
@@ -52,6 +54,8 @@ class TriggerRow:
         t, s = self.trigger, self.status
         if not t.enabled:
             return "disabled"
+        if s is not None and s.never_fires:
+            return "can never fire"
         if s is None or s.store_error:
             return "no data"
         if s.cooldown_left_s > 0:
@@ -114,7 +118,9 @@ def node_health(nodes: list[Node], counters: list[tuple[series_svc.CounterKind, 
 
 def _latest(counters: list[tuple[series_svc.CounterKind, Any]], nodes: list[Node], store, now: datetime
             ) -> tuple[list[CounterRow], str]:
-    pairs = [(kind.series(c, n.pk), c.interval_s) for kind, c in counters for n in nodes]
+    errors = {(kind.name, c.pk): config_error(c) for kind, c in counters}
+    pairs = [(kind.series(c, n.pk), c.interval_s) for kind, c in counters for n in nodes
+             if not errors[(kind.name, c.pk)]]
     error = ""
     try:
         latest = series_svc.latest_samples(pairs, now=now, store=store)
@@ -132,7 +138,7 @@ def _latest(counters: list[tuple[series_svc.CounterKind, Any]], nodes: list[Node
                 stale = (now - stamp).total_seconds() > series_svc.STALE_AFTER_INTERVALS * counter.interval_s
                 cells[node.pk] = LatestValue(value, stamp, breaches(value, counter.comparison, counter.threshold),
                                              stale)
-        rows.append(CounterRow(kind, counter, cells))
+        rows.append(CounterRow(kind, counter, cells, errors[(kind.name, counter.pk)]))
     return rows, error
 
 

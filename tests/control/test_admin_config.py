@@ -261,3 +261,70 @@ def test_role_groups_exist_with_the_right_permissions(db):
     admins = Group.objects.get(name="admins")
     assert admins.permissions.filter(codename="change_trigger").exists()
     assert User.objects.count() == 0
+
+
+def test_it_refuses_a_trigger_without_counters(admin_client):
+    cluster = Cluster.objects.create(name="web")
+    mail = Action.objects.create(cluster=cluster, name="mail", kind="email",
+                                 params={"to": ["a@example.com"], "subject": "x"})
+    response = admin_client.post("/admin/control/trigger/add/", {
+        "cluster": cluster.pk, "name": "t", "enabled": "on",
+        "timing_minutes": "1", "aggregation": "any", "missing_data": "ignore", "cooldown_s": "300",
+        **management("steps", total=1), "steps-0-position": "1", "steps-0-action": mail.pk,
+    })
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert "at least one counter" in errors[0] and "SSH counters" in errors[0]
+    assert not Trigger.objects.exists()
+
+
+@pytest.mark.parametrize("field, value", [("timing_minutes", "1441"), ("cooldown_s", "99999999999999"),
+                                          ("timing_minutes", "-1")])
+def test_it_refuses_trigger_numbers_out_of_range(admin_client, field, value):
+    cluster = Cluster.objects.create(name="web")
+    counter = SSHCounter.objects.create(cluster=cluster, name="load", command="echo 1", threshold=1)
+    mail = Action.objects.create(cluster=cluster, name="mail", kind="email",
+                                 params={"to": ["a@example.com"], "subject": "x"})
+    data = {"cluster": cluster.pk, "name": "t", "ssh_counters": [counter.pk], "timing_minutes": "1",
+            "aggregation": "any", "missing_data": "ignore", "cooldown_s": "300",
+            **management("steps", total=1), "steps-0-position": "1", "steps-0-action": mail.pk, field: value}
+    response = admin_client.post("/admin/control/trigger/add/", data)
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert not Trigger.objects.exists()
+
+
+@pytest.mark.parametrize("field, value", [("max_size", "99999999999999"), ("max_step_size", "0"),
+                                          ("max_step_size", "101"), ("ssh_port", "65536")])
+def test_it_refuses_cluster_numbers_out_of_range(admin_client, field, value):
+    response = admin_client.post("/admin/control/cluster/add/", cluster_form(**{field: value}))
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert not Cluster.objects.exists()
+
+
+def test_help_texts_speak_to_admins(admin_client):
+    page = admin_client.get("/admin/control/trigger/add/").content.decode()
+    for internal in ("the seed", "conditional UPDATE", "claims a firing"):
+        assert internal not in page
+
+
+def test_a_trigger_may_watch_only_counters_of_a_source_that_holds_the_relation(admin_client):
+    """tests/monitoring/constant's counters name their triggers; admin offers them too."""
+    from tests.monitoring.constant.models import ConstantCounter
+
+    cluster = Cluster.objects.create(name="web")
+    counter = ConstantCounter.objects.create(cluster=cluster, name="one", value=1, threshold=2)
+    mail = Action.objects.create(cluster=cluster, name="mail", kind="email",
+                                 params={"to": ["a@example.com"], "subject": "x"})
+    assert 'name="constant_counters"' in admin_client.get("/admin/control/trigger/add/").content.decode()
+    response = admin_client.post("/admin/control/trigger/add/", {
+        "cluster": cluster.pk, "name": "t", "constant_counters": [counter.pk], "timing_minutes": "1",
+        "aggregation": "any", "missing_data": "ignore", "cooldown_s": "300",
+        **management("steps", total=1), "steps-0-position": "1", "steps-0-action": mail.pk,
+    })
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    trigger = Trigger.objects.get(name="t")
+    assert list(trigger.constant_counters.all()) == [counter]
+    page = admin_client.get(f"/admin/control/trigger/{trigger.pk}/change/").content.decode()
+    assert f'<option value="{counter.pk}" selected>' in page

@@ -45,6 +45,17 @@ def own_vhost():
         yield vhost
 
 
+def _publish_a_stale_step(env: dict, tmp_path: Path) -> None:
+    """A step message an earlier run (another database) left in the queue."""
+    publish = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         "from apps.control.tasks import run_step_task; run_step_task.apply_async(args=(987654,))"],
+        cwd=REPO_ROOT, env={**env, "PYSCALER_VAR_DIR": str(tmp_path / "earlier-run"),
+                            "SECRET_KEY": "an-earlier-run-" + "k" * 50},
+        capture_output=True, text=True, timeout=60)
+    assert publish.returncode == 0, publish.stdout + publish.stderr
+
+
 def test_make_run_serves_the_admin_and_ctrl_c_stops_everything(tmp_path, own_vhost):
     var = tmp_path / "var"
     ports = {name: free_port() for name in ("RUN_PORT", "DEMO_SSH_PORT", "DEMO_JMX_PORT", "MEMCACHED")}
@@ -61,6 +72,7 @@ def test_make_run_serves_the_admin_and_ctrl_c_stops_everything(tmp_path, own_vho
     }
     env.pop("SECRET_KEY", None)  # make run generates one under var/
     env.pop("COLLECT_SIGNING_KEY", None)  # and one collect signing key per run
+    _publish_a_stale_step(env, tmp_path)
     proc = subprocess.Popen([sys.executable, "scripts/run.py"], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -125,6 +137,12 @@ def test_make_run_serves_the_admin_and_ctrl_c_stops_everything(tmp_path, own_vho
         lines.append(rest)
     output = "".join(lines)
     assert proc.returncode == 0, output[-3000:]
+    # The stale message was purged on start, not run against this run's database.
+    assert "message dropped" not in output, [line for line in output.splitlines() if "dropped" in line]
+    # Every-second ticks are DEBUG: no INFO line about the dispatcher's or the evaluator's tasks.
+    routine = [line for line in output.splitlines() if " INFO " in line
+               and re.search(r"(dispatch_collection_task|evaluate_task|collect_task)\b", line)]
+    assert routine == [], routine[:5]
     assert "all processes stopped" in output
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(port_open("127.0.0.1", p) for p in ports.values()):

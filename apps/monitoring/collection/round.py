@@ -126,4 +126,25 @@ def dispatch_round(now: datetime, enqueue) -> int:
         if message["nodes"]:
             enqueue(message, now.isoformat(), expires)
             sent += 1
+    _log_tick(now, sent, len(work))
     return sent
+
+
+#: A send after this long without one (or the first of a process) is logged at
+#: INFO; the sends of a busy dispatcher, every interval, are DEBUG.
+IDLE_BEFORE_INFO_S = 600.0
+_last_sent: list[datetime] = []
+
+
+def _log_tick(now: datetime, sent: int, nodes: int) -> None:
+    if not sent:
+        log.debug("collection: nothing due at %s", now.isoformat())
+        return
+    before = _last_sent[-1] if _last_sent else None
+    idle_s = None if before is None else (now - before).total_seconds()
+    if idle_s is None or idle_s >= IDLE_BEFORE_INFO_S:
+        after = "first dispatch of this process" if idle_s is None else f"after {idle_s:.0f} s without work"
+        log.info("collection: dispatching %d batch(es) for %d node(s) (%s)", sent, nodes, after)
+    else:
+        log.debug("collection: dispatching %d batch(es) for %d node(s)", sent, nodes)
+    _last_sent[:] = [now]

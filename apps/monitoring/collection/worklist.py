@@ -11,10 +11,12 @@ harmless anyway (same stamp, same key).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from apps.monitoring import sources
+from apps.monitoring.counters import config_error, interval_sound, report_once
 from apps.monitoring.samples import floor_stamp, format_stamp
 
 # Fallback claims when memcached is unreachable: (interval, stamp) pairs.
@@ -22,6 +24,8 @@ _LOCAL_CLAIMS: dict[int, datetime] = {}
 # How a message from a dispatcher older than collect messages named a
 # source's counter ids in each node's work (``<kind>_counter_ids``).
 _LEGACY_SUFFIX = "_counter_ids"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,7 +90,18 @@ def due_work(due_intervals: set[int]) -> list[NodeWork]:
 
 
 def enabled_intervals() -> set[int]:
-    return {interval for source in sources.all() for interval in source.enabled_intervals()}
+    """The intervals of enabled counters, less those out of range: a counter
+    stored with one (admin refuses it; an UPDATE does not) is skipped and
+    logged once, and the others are collected as usual."""
+    intervals: set[int] = set()
+    for source in sources.all():
+        found = source.enabled_intervals()
+        bad = {interval for interval in found if not interval_sound(interval)}
+        if bad:
+            for counter in source.model.objects.filter(enabled=True, interval_s__in=bad):
+                report_once(log, "the collection dispatcher", counter, config_error(counter))
+        intervals |= found - bad
+    return intervals
 
 
 def batches(work: list[NodeWork], size: int) -> list[list[NodeWork]]:

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.monitoring.counters import CounterBase
@@ -37,7 +38,7 @@ class KnownHostKey(models.Model):
     records the new key."""
 
     host = models.CharField(max_length=255, help_text="The node's address as PyScaler connects to it.")
-    port = models.PositiveIntegerField()
+    port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
     key_type = models.CharField(max_length=50, help_text="e.g. ssh-ed25519")
     key_base64 = models.TextField("key (base64)")
     first_seen = models.DateTimeField(auto_now_add=True)

@@ -1,6 +1,8 @@
 """API shapes of cluster and trigger status, executions and firing."""
 from __future__ import annotations
 
+import math
+
 from rest_framework import serializers
 
 from apps.control.choices import ExecutionStatus, NodeState, StepStatus
@@ -46,10 +48,13 @@ class CounterStatusSerializer(serializers.Serializer):
     name = serializers.CharField()
     jvm = serializers.CharField(allow_null=True)
     unit = serializers.CharField(allow_blank=True)
-    threshold = serializers.FloatField()
+    threshold = serializers.FloatField(allow_null=True, help_text="null: the stored threshold is not a finite number.")
     comparison = serializers.CharField()
     interval_s = serializers.IntegerField()
     enabled = serializers.BooleanField()
+    error = serializers.CharField(allow_blank=True, help_text="A stored number out of range (the counter is "
+                                                            "neither collected nor counted until fixed); "
+                                                            "empty when the counter is fine.")
     latest = LatestValueSerializer(many=True)
 
 
@@ -71,7 +76,12 @@ class TriggerStatusSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     cluster = serializers.CharField()
-    state = serializers.ChoiceField(choices=["ok", "breaching", "cooling down", "no data", "disabled"])
+    state = serializers.ChoiceField(choices=["ok", "breaching", "cooling down", "no data", "disabled",
+                                             "can never fire"])
+    never_fires = serializers.CharField(allow_blank=True, help_text='Why it can never fire ("no counters"), '
+                                                                    "or empty.")
+    problems = serializers.ListField(child=serializers.CharField(),
+                                     help_text="Counters left out because a stored number is out of range.")
     enabled = serializers.BooleanField()
     dry_run = serializers.BooleanField()
     timing_minutes = serializers.IntegerField()
@@ -107,6 +117,7 @@ def trigger_payload(row: TriggerRow) -> dict:
         "last_fired_at": t.last_fired_at if s is None else s.last_fired_at,
         "progress": s.progress if s else None,
         "store_error": (s.store_error if s else row.error) or None,
+        "never_fires": s.never_fires if s else "", "problems": s.problems if s else [],
         "series": [
             {**{k: getattr(x, k) for k in ("label", "kind", "counter_id", "counter", "node_id", "node", "count",
                                               "needed", "latest_value", "latest_stamp")},
@@ -132,7 +143,8 @@ def cluster_payload(status: ClusterStatus) -> dict:
         "counters": [
             {"kind": row.kind.name, "id": row.counter.pk, "name": row.counter.name,
              "jvm": row.kind.endpoint_name(row.counter), "unit": row.counter.unit,
-             "threshold": row.counter.threshold, "comparison": row.counter.comparison,
+             "threshold": row.counter.threshold if math.isfinite(row.counter.threshold) else None,
+             "error": row.error, "comparison": row.counter.comparison,
              "interval_s": row.counter.interval_s, "enabled": row.counter.enabled,
              "latest": [{"node_id": node_id, **vars(cell)} for node_id, cell in row.latest.items()]}
             for row in status.counters

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from apps.monitoring import series as svc
 from apps.monitoring import sources
+from apps.monitoring.counters import config_error
 from apps.web.access import CanView
 
 from .schema import BAD_PARAMETER, ID_SCHEMA
@@ -79,6 +80,8 @@ def query_series(params) -> svc.SeriesResult:
     if len(counter_ids) != 1:
         raise svc.SeriesQueryError("counter", "give exactly one counter id")
     counter = svc.get_counter(kind, counter_ids[0])
+    if error := config_error(counter):
+        raise svc.SeriesQueryError("counter", f"counter {counter.name} cannot be read: {error} (fix it in admin)")
     start, end = time_range(params)
     nodes = svc.nodes_for(kind.cluster_id(counter), svc.parse_ids("node", params.getlist("node")))
     return svc.read_series(kind, counter, nodes, start, end)

@@ -3,6 +3,7 @@ kinds and parameters — one way each, on every page."""
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from django import template
@@ -29,6 +30,8 @@ def value(number) -> str:
     """A sample value short enough for a table cell; "—" for no sample."""
     if number is None:
         return "—"
+    if not math.isfinite(number):  # a stored threshold past validation (shown with its error)
+        return str(number)
     magnitude = abs(number)
     for start, divisor, suffix in _SI:
         if magnitude >= start:
