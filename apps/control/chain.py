@@ -32,7 +32,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -52,6 +52,9 @@ logger = logging.getLogger(__name__)
 # limit (e.g. a blocking C call).
 # A running step whose lease expired has no live worker: the reaper fails it.
 LEASE_GRACE_S = 30
+#: How long a finished step's result waits for an unreachable database (a
+#: restart) before the attempt gives up; the lease and the reaper cover the rest.
+RECORD_RETRY_S = 60
 
 ACTIVE = ExecutionStatus.active()
 
@@ -149,7 +152,7 @@ def run_step(step_id: int, *, redelivered: bool = False) -> int | None:
     except StepLost:
         logger.warning("step %s was claimed by a newer attempt; this attempt stops", step_id)
         return None
-    return _record(step, token, ctx, result, error)
+    return _record_when_reachable(step, token, ctx, result, error)
 
 
 def run_inline(execution: Execution) -> Execution:
@@ -328,6 +331,28 @@ def _record(step: ExecutionStep, token: str, ctx: StepContext, result: StepResul
         execution.save(update_fields=["data", "target_node", "target_node_name", "status", "finished",
                                       "size_after"])
         return following.pk if following else None
+
+
+def _record_when_reachable(step: ExecutionStep, token: str, ctx: StepContext, result: StepResult | None,
+                           error: str) -> int | None:
+    """Record the outcome of work that is done and must not be redone. The
+    kind may have run for minutes, during which the database may have
+    restarted: its connection is then dead (found by the health check that
+    ``close_if_unusable_or_obsolete`` re-arms), or the server is still coming
+    back, so retry for a while instead of losing the result."""
+    if connection.in_atomic_block:  # run_inline inside a caller's transaction
+        return _record(step, token, ctx, result, error)
+    deadline = time.monotonic() + RECORD_RETRY_S
+    while True:
+        connection.close_if_unusable_or_obsolete()
+        try:
+            return _record(step, token, ctx, result, error)
+        except OperationalError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("step %s: cannot record the result yet (%s); retrying", step.pk, exc)
+            connection.close()
+            time.sleep(1.0)
 
 
 def _stop_execution(execution: Execution, *, after_position: int, now,

@@ -28,6 +28,7 @@ from apps.control.models import Execution
 from apps.monitoring.samples import SeriesRef
 from apps.monitoring.store import SampleStore
 from devservers.celery_worker import CeleryWorker, point_app_at_broker
+from devservers.postgres import PostgresServer
 from devservers.rabbitmq import RabbitMQNode
 from devservers.util import REPO_ROOT, stop_process
 from tests.factories import make_action, make_cluster, make_node, make_trigger, ssh_counter
@@ -190,6 +191,121 @@ def test_a_minute_without_the_broker_loses_only_that_minute(own_broker, transact
         assert gap and all(v is None for v in gap), grid
         assert any(v is not None for s, v in grid if s < down_at)
         assert any(v is not None for s, v in grid if s >= up_at)
+        stage.alive()
+    finally:
+        beat.stop()
+        worker.kill()
+
+
+# ---------------------------------------------------------------------------
+# Test (b): PostgreSQL restarts mid-chain
+# ---------------------------------------------------------------------------
+# The worker, beat and the rows live on the test's own PostgreSQL, which this
+# process's Django (on the test database) does not know: the rows are made and
+# the chain fired by `manage.py shell` subprocesses, and read back with psql.
+
+#: (seconds PostgreSQL stays down, seconds step 1 runs): restarted while the
+#: step runs, and still down when the step ends (its result waits for it).
+PG_OUTAGES = [(5, 15), (20, 8)]
+
+_WORLD = """
+
+from apps.actions.models import Action
+from apps.control.models import Cluster, Node, Trigger, TriggerAction
+from apps.monitoring.ssh.models import SSHCounter
+a = {args}
+cluster = Cluster.objects.create(name="pg-outage")
+node = Node.objects.create(cluster=cluster, name="pg-1", address=a["host"], ssh_port=a["port"],
+                           ssh_user=a["user"], ssh_key_path=a["key"])
+steady = SSHCounter.objects.create(cluster=cluster, name="steady", command="echo 7", threshold=1000,
+                                   comparison=">=", interval_s=a["interval"])
+trigger = Trigger.objects.create(cluster=cluster, name="chain", timing_minutes=0, cooldown_s=3600)
+trigger.ssh_counters.add(steady)
+for position, (name, script) in enumerate(a["steps"], start=1):
+    action = Action(cluster=cluster, name=name, kind="local_script", params={{"script": script}}, timeout_s=120)
+    action.full_clean()
+    action.save()
+    TriggerAction.objects.create(trigger=trigger, action=action, position=10 * position)
+print("ids", trigger.pk, node.pk, steady.pk)
+"""
+
+_FIRE = """
+from apps.control.executions import fire_trigger
+from apps.control.models import Node, Trigger
+execution = fire_trigger(Trigger.objects.get(pk={trigger}), reasons={{}}, fired_by="outage test",
+                         target_node=Node.objects.get(pk={node}))
+print("execution", execution.pk)
+"""
+
+
+def _manage(env: dict[str, str], *args: str, timeout: float = 180) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"manage.py {args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def _row(server: PostgresServer, sql: str) -> list[str]:
+    return server.psql(sql, database="pyscaler").strip().split("|")
+
+
+@pytest.mark.timeout(480)
+@pytest.mark.parametrize(("down_s", "step_s"), PG_OUTAGES, ids=["back-before-the-step-ends", "down-when-it-ends"])
+def test_a_postgresql_restart_mid_chain_runs_each_step_once(own_broker, postgres_server, memcached_clean,
+                                                            sshd_node, tmp_path, down_s, step_s):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sshd_node.host_key_line + "\n")
+    runs = tmp_path / "runs"
+    env = {"DATABASE_URL": postgres_server.create_database("pyscaler"),
+           "CELERY_BROKER_URL": own_broker.url, "MEMCACHED_SERVERS": ",".join(memcached_clean),
+           "PYSCALER_VAR_DIR": str(tmp_path), "SAMPLE_LOG_DIR": str(tmp_path / "samples"),
+           "SSH_KNOWN_HOSTS": str(known_hosts), "COLLECT_TICK_S": "0.5", "EVALUATE_TICK_S": "0.5"}
+    _manage(env, "migrate", "--noinput")
+    world = {"host": sshd_node.host, "port": sshd_node.port, "user": sshd_node.user,
+             "key": str(sshd_node.client_key_path), "interval": INTERVAL,
+             "steps": [["slow", f"echo step1-start >> {runs}; sleep {step_s}; echo step1-end >> {runs}"],
+                       ["after", f"echo step2 >> {runs}"]]}
+    ids = _manage(env, "shell", "-c", _WORLD.format(args=repr(world))).split("ids", 1)[1].split()
+    trigger_id, node_id, counter_id = (int(i) for i in ids)
+
+    worker = CeleryWorker(own_broker.url, name="pg-outage", env=env, concurrency=3,
+                          log_path=tmp_path / "worker.log")
+    worker.start()
+    beat = Beat(worker, tmp_path)
+    stage = Stage(worker, beat, extra=lambda: f"\n--- postgres ---\n{postgres_server.log_tail(15)}")
+    store = SampleStore(memcached_clean, retention_s=3600)
+    series = SeriesRef("ssh", node_id, counter_id)
+    try:
+        begun = timezone.now()
+        stage.wait(lambda: _samples(store, series, begun, timezone.now()), 4 * INTERVAL, "a first sample")
+        fired = _manage(env, "shell", "-c", _FIRE.format(trigger=trigger_id, node=node_id))
+        execution_id = int(fired.split("execution", 1)[1].split()[0])
+        stage.wait(lambda: "step1-start" in _runs(runs), 30, "step 1 started")
+
+        postgres_server.stop()
+        time.sleep(down_s)
+        stage.alive()
+        postgres_server.start()
+        up_at, back = timezone.now(), time.monotonic()
+
+        def status() -> str:
+            return _row(postgres_server, f"SELECT status FROM control_execution WHERE id = {execution_id}")[0]
+
+        stage.wait(lambda: status() in ("succeeded", "failed", "cancelled", "blocked", "would_fire"), 120,
+                   "the chain finished after PostgreSQL came back")
+        chain_done_s = time.monotonic() - back
+        stage.wait(lambda: _samples(store, series, up_at, timezone.now()), 2 * INTERVAL + 5,
+                   "a sample collected after PostgreSQL came back")
+        first_sample_s = time.monotonic() - back
+        print(f"\npostgresql down {down_s} s during a {step_s} s step: postgres back -> chain finished "
+              f"{chain_done_s:.1f} s; postgres back -> a new sample seen within {first_sample_s:.1f} s "
+              f"(interval {INTERVAL} s)")
+
+        steps = postgres_server.psql(f"SELECT status, attempts, error FROM control_executionstep WHERE "
+                                     f"execution_id = {execution_id} ORDER BY position", database="pyscaler")
+        assert status() == "succeeded", (steps, stage.logs())
+        assert [line.split("|")[:2] for line in steps.strip().splitlines()] == [["succeeded", "1"]] * 2, steps
+        assert _runs(runs) == ["step1-start", "step1-end", "step2"], stage.logs()  # each step ran once
         stage.alive()
     finally:
         beat.stop()
