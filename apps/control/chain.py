@@ -40,6 +40,7 @@ from apps.actions.context import StepContext, StepResult
 from apps.actions.kinds.base import ActionError
 from apps.actions.registry import get_kind
 
+from . import step_holder
 from .choices import ExecutionStatus, NodeState, StepStatus
 from .models import Cluster, Execution, ExecutionStep
 
@@ -147,12 +148,13 @@ def run_step(step_id: int, *, redelivered: bool = False) -> int | None:
         status=ExecutionStatus.RUNNING
     )
     ctx = _context(step, execution, token)
-    try:
-        result, error = _invoke(step, ctx)
-    except StepLost:
-        logger.warning("step %s was claimed by a newer attempt; this attempt stops", step_id)
-        return None
-    return _record_when_reachable(step, token, ctx, result, error)
+    with step_holder.holding(step_id):  # until recorded: a redelivery must not take it over
+        try:
+            result, error = _invoke(step, ctx)
+        except StepLost:
+            logger.warning("step %s was claimed by a newer attempt; this attempt stops", step_id)
+            return None
+        return _record_when_reachable(step, token, ctx, result, error)
 
 
 def run_inline(execution: Execution) -> Execution:
@@ -180,9 +182,10 @@ def _claim(step_id: int, *, redelivered: bool) -> tuple[ExecutionStep, str] | No
     now = timezone.now()
     token = uuid.uuid4().hex
     claimable = Q(status=StepStatus.PENDING) | Q(status=StepStatus.RUNNING, lease_expires__lt=now)
-    if redelivered:
-        # RabbitMQ redelivers only when the consumer that held the message is
-        # gone (killed worker, lost connection): the holder is presumed dead.
+    if redelivered and not step_holder.held_by_live_process(step_id):
+        # RabbitMQ redelivers when the consumer that held the message is gone
+        # (killed worker) or lost its connection (broker restart): the holder
+        # is presumed dead unless it is seen alive on this host (step_holder).
         claimable |= Q(status=StepStatus.RUNNING)
     lease = now + timedelta(seconds=TimeLimits.for_timeout(step.timeout_s).hard + LEASE_GRACE_S)
     # Only the row's own columns in the WHERE clause: the database re-checks
