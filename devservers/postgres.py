@@ -15,14 +15,37 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from devservers.util import ServerError, free_port, port_open
+from devservers.util import ServerError, free_port, owner_alive, pids_mentioning, port_open
 
 SYSTEM_USER = "postgres"
+DIR_PREFIX = "pyscaler-postgres-"
+
+
+def sweep_stale() -> list[Path]:
+    """Stop the clusters and remove the directories that test sessions which
+    died without cleaning up left behind (pg_ctl runs the server detached,
+    so it would outlive them)."""
+    removed = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*"):
+        if not directory.is_dir() or owner_alive(directory):
+            continue
+        for pid in pids_mentioning(str(directory / "data")):
+            try:
+                os.kill(pid, signal.SIGQUIT)  # the postmaster's immediate shutdown
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        while pids_mentioning(str(directory / "data")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        shutil.rmtree(directory, ignore_errors=True)
+        removed.append(directory)
+    return removed
 
 
 def pg_bindir() -> Path:
@@ -43,7 +66,8 @@ class PostgresServer:
         self.port = port or free_port(self.host)
         self.bindir = pg_bindir()
         self._own_dir = base_dir is None
-        self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="pyscaler-postgres-"))
+        self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix=DIR_PREFIX))
+        (self.base_dir / "owner.pid").write_text(str(os.getpid()))  # for sweep_stale
         self.data_dir = self.base_dir / "data"
         self.socket_dir = self.base_dir / "socket"
         self.log_path = self.base_dir / "server.log"

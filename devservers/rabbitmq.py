@@ -24,10 +24,29 @@ import time
 from pathlib import Path
 
 from devservers.process import ServerProcess
-from devservers.util import ServerError, free_port, port_open, require_binary
+from devservers.util import ServerError, free_port, owner_alive, pids_mentioning, port_open, require_binary
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 NODE_PREFIX = "pyscaler-test"
+DIR_PREFIX = "pyscaler-rabbitmq-"
+
+
+def sweep_stale() -> list[Path]:
+    """Kill the nodes and remove the directories that test sessions which
+    died without cleaning up (a timeout's SIGKILL) left behind: a node runs
+    in a session of its own and would outlive them."""
+    removed = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*"):
+        if not directory.is_dir() or owner_alive(directory):
+            continue
+        for pid in pids_mentioning(str(directory / "home")):  # beam.smp -home <dir>/home
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(directory, ignore_errors=True)
+        removed.append(directory)
+    return removed
 
 
 class RabbitMQNode(ServerProcess):
@@ -42,7 +61,7 @@ class RabbitMQNode(ServerProcess):
         self.port = port or free_port(self.host)
         self.dist_port = dist_port or free_port(self.host)
         self._own_dir = base_dir is None
-        self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="pyscaler-rabbitmq-"))
+        self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix=DIR_PREFIX))
         self.nodename = f"{name or f'{NODE_PREFIX}-{os.getpid()}-{self.port}'}@localhost"
         self._proc: subprocess.Popen | None = None
         self._log = None
@@ -59,6 +78,7 @@ class RabbitMQNode(ServerProcess):
 
     def _write_files(self) -> None:
         (self.base_dir / "home").mkdir(parents=True, exist_ok=True)
+        (self.base_dir / "owner.pid").write_text(str(os.getpid()))  # for sweep_stale
         # guest may log in over loopback only by default; that is all we use,
         # but the setting keeps 127.0.0.1 vs localhost from mattering.
         (self.base_dir / "rabbitmq.conf").write_text("loopback_users = none\n")

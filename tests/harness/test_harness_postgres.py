@@ -37,3 +37,16 @@ def test_the_server_does_not_run_as_root(postgres_server: PostgresServer) -> Non
     status = open(f"/proc/{pid}/status").read()
     uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
     assert uid != 0
+
+
+def test_a_cluster_left_by_a_dead_session_is_swept(postgres_server: PostgresServer) -> None:
+    """A session killed by a timeout cannot clean up; the next one does."""
+    import subprocess
+
+    from devservers.postgres import sweep_stale
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (postgres_server.base_dir / "owner.pid").write_text(str(dead.pid))
+    assert postgres_server.base_dir in sweep_stale()
+    assert not postgres_server.base_dir.exists() and not port_open("127.0.0.1", postgres_server.port)

@@ -48,3 +48,17 @@ def test_rabbitmqctl_reaches_only_this_node(rabbitmq_node: RabbitMQNode) -> None
     rabbitmq_node.ctl("add_vhost", "harness-only")
     assert "harness-only" in rabbitmq_node.ctl("list_vhosts", "name").split()
     assert (rabbitmq_node.base_dir / "home" / ".erlang.cookie").exists()
+
+
+def test_a_node_left_by_a_dead_session_is_swept(rabbitmq_node: RabbitMQNode) -> None:
+    """A session killed by a timeout cannot clean up; the next one does."""
+    import subprocess
+
+    from devservers.rabbitmq import sweep_stale
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (rabbitmq_node.base_dir / "owner.pid").write_text(str(dead.pid))
+    assert rabbitmq_node.base_dir in sweep_stale()
+    rabbitmq_node._proc.wait(timeout=10)
+    assert not rabbitmq_node.base_dir.exists() and not port_open("127.0.0.1", rabbitmq_node.port)
