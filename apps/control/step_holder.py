@@ -39,13 +39,19 @@ def holding(step_id: int) -> Iterator[None]:
         logger.warning("step %s: no holder lock (%s)", step_id, exc)
         yield
         return
+    locked = False
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = True
         except OSError:
             logger.warning("step %s: its holder lock is taken by another process", step_id)
         yield
     finally:
+        if locked:
+            # The step is recorded (or this attempt is giving up): a checker
+            # that still finds the file unlocked finds the step not running.
+            _path(step_id).unlink(missing_ok=True)
         handle.close()  # releases the lock
 
 
