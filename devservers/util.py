@@ -84,3 +84,28 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def pids_mentioning(text: str) -> list[int]:
+    """Processes whose command line contains ``text`` (e.g. a server's data
+    directory): how a sweep finds what a dead test session left running
+    without trusting a recorded pid that may have been reused."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def owner_alive(directory: Path) -> bool:
+    """Whether the test session that made ``directory`` (its ``owner.pid``) still runs."""
+    try:
+        pid = int((directory / "owner.pid").read_text())
+    except (OSError, ValueError):
+        return False
+    return Path(f"/proc/{pid}").exists()

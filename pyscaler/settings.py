@@ -298,6 +298,14 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT_S", default=900)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT_S", default=840)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_HEARTBEAT = 30
+# Broker outages (tests/control/test_outages.py): a worker retries the broker
+# for as long as it is away (Celery's default gives up after 100 attempts,
+# about 45 minutes, and the worker exits), and a task running when the
+# connection drops is left to finish (Celery 6 would kill it by default): its
+# redelivered message sees the step alive (apps/control/step_holder.py) rather
+# than starting it a second time.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -16,6 +16,8 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.celery_worker",
     "tests.fixtures.console",
+    "tests.fixtures.rabbitmq",
+    "tests.fixtures.postgres",
 ]
 
 

@@ -33,16 +33,16 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.actions.contract import ActionError, StepContext, StepResult
 from apps.actions.registry import all_kinds, get_kind
 
+from . import step_holder
 from .choices import ExecutionStatus, StepStatus
 from .models import Execution, ExecutionStep
 from .retries import RetryPolicy
@@ -57,6 +57,9 @@ logger = logging.getLogger(__name__)
 # limit (e.g. a blocking C call).
 # A running step whose lease expired has no live worker: the reaper fails it.
 LEASE_GRACE_S = 30
+#: How long a finished step's result waits for an unreachable database (a
+#: restart) before the attempt gives up; the lease and the reaper cover the rest.
+RECORD_RETRY_S = 60
 
 ACTIVE = ExecutionStatus.active()
 
@@ -93,41 +96,6 @@ def bound_text(text: str, limit: int | None = None) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Enqueueing
-# ---------------------------------------------------------------------------
-
-
-#: The step task (apps/control/tasks.py), published by name: the tasks
-#: module imports this one, not the other way round.
-RUN_STEP_TASK = "apps.control.tasks.run_step_task"
-
-
-def publish_step(step_id: int) -> None:
-    """Send the step's task to the actions queue, with Celery time limits
-    derived from the action's timeout so no worker hangs on it."""
-    timeout_s = ExecutionStep.objects.values_list("timeout_s", flat=True).get(pk=step_id)
-    limits = TimeLimits.for_timeout(timeout_s)
-    current_app.signature(RUN_STEP_TASK, args=(step_id,)).apply_async(
-        soft_time_limit=limits.soft, time_limit=limits.hard
-    )
-    ExecutionStep.objects.filter(pk=step_id).update(enqueued=timezone.now())
-
-
-def publish_or_fail(step_id: int) -> None:
-    """Publish; if the broker cannot take it, fail the execution visibly
-    (an operator can resume it) rather than leave it pending for ever."""
-    try:
-        publish_step(step_id)
-    except Exception as exc:  # kombu/amqp raise many types; all mean "not queued"
-        logger.exception("cannot enqueue step %s", step_id)
-        fail_step(step_id, f"could not enqueue the step (is the broker up?): {type(exc).__name__}: {exc}")
-
-
-def enqueue_on_commit(step_id: int) -> None:
-    transaction.on_commit(partial(publish_or_fail, step_id))
-
-
-# ---------------------------------------------------------------------------
 # Running one step
 # ---------------------------------------------------------------------------
 
@@ -149,12 +117,13 @@ def run_step(step_id: int, *, redelivered: bool = False) -> int | None:
         status=ExecutionStatus.RUNNING
     )
     ctx = _context(step, execution, token)
-    try:
-        result, error = _invoke(step, ctx, token)
-    except StepLost:
-        logger.warning("step %s was claimed by a newer attempt; this attempt stops", step_id)
-        return None
-    return _record(step, token, ctx, result, error)
+    with step_holder.holding(step_id):  # until recorded: a redelivery must not take it over
+        try:
+            result, error = _invoke(step, ctx, token)
+        except StepLost:
+            logger.warning("step %s was claimed by a newer attempt; this attempt stops", step_id)
+            return None
+        return _record_when_reachable(step, token, ctx, result, error)
 
 
 def run_inline(execution: Execution) -> Execution:
@@ -182,9 +151,10 @@ def _claim(step_id: int, *, redelivered: bool) -> tuple[ExecutionStep, str] | No
     now = timezone.now()
     token = uuid.uuid4().hex
     claimable = Q(status=StepStatus.PENDING) | Q(status=StepStatus.RUNNING, lease_expires__lt=now)
-    if redelivered:
-        # RabbitMQ redelivers only when the consumer that held the message is
-        # gone (killed worker, lost connection): the holder is presumed dead.
+    if redelivered and not step_holder.held_by_live_process(step_id):
+        # RabbitMQ redelivers when the consumer that held the message is gone
+        # (killed worker) or lost its connection (broker restart): the holder
+        # is presumed dead unless it is seen alive on this host (step_holder).
         claimable |= Q(status=StepStatus.RUNNING)
     lease = now + timedelta(seconds=TimeLimits.for_timeout(step.timeout_s).hard + LEASE_GRACE_S)
     # Only the row's own columns in the WHERE clause: the database re-checks
@@ -372,6 +342,28 @@ def _record(step: ExecutionStep, token: str, ctx: StepContext, result: StepResul
         execution.save(update_fields=["data", "target_node", "target_node_name", "status", "finished",
                                       "size_after"])
         return following.pk if following else None
+
+
+def _record_when_reachable(step: ExecutionStep, token: str, ctx: StepContext, result: StepResult | None,
+                           error: str) -> int | None:
+    """Record the outcome of work that is done and must not be redone. The
+    kind may have run for minutes, during which the database may have
+    restarted: its connection is then dead (found by the health check that
+    ``close_if_unusable_or_obsolete`` re-arms), or the server is still coming
+    back, so retry for a while instead of losing the result."""
+    if connection.in_atomic_block:  # run_inline inside a caller's transaction
+        return _record(step, token, ctx, result, error)
+    deadline = time.monotonic() + RECORD_RETRY_S
+    while True:
+        connection.close_if_unusable_or_obsolete()
+        try:
+            return _record(step, token, ctx, result, error)
+        except OperationalError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("step %s: cannot record the result yet (%s); retrying", step.pk, exc)
+            connection.close()
+            time.sleep(1.0)
 
 
 def _stop_execution(execution: Execution, *, after_position: int, now,

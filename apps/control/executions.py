@@ -22,7 +22,7 @@ from apps.actions.contract import FIRE_PERMISSION
 from apps.actions.models import Action
 from apps.actions.registry import get_kind, kinds_that
 
-from . import chain, sizing
+from . import chain, sizing, step_queue
 from .choices import ExecutionStatus, StepStatus
 from .models import Cluster, Execution, ExecutionStep, Node, Trigger
 
@@ -191,7 +191,7 @@ def resume(execution: Execution, user=None, *, fired_by: str = "") -> Execution:
         execution.finished = None
         execution.size_after = None
         execution.save(update_fields=["status", "finished", "size_after", "log"])
-        chain.enqueue_on_commit(first.pk)
+        step_queue.enqueue_on_commit(first.pk)
     return execution
 
 
@@ -260,7 +260,7 @@ def _create(request: FiringRequest) -> Execution:
         execution = _record(request, status, note)
         if execution.status == ExecutionStatus.PENDING and request.enqueue:
             # Not bulk_create's objects: not every database returns their ids.
-            chain.enqueue_on_commit(execution.steps.order_by("position").values_list("pk", flat=True)[0])
+            step_queue.enqueue_on_commit(execution.steps.order_by("position").values_list("pk", flat=True)[0])
     if note:
         logger.info("execution #%s of %s: %s", execution.pk, request.cluster, note)
     return execution

@@ -5,10 +5,14 @@ settings.CELERY_TASK_ROUTES names each one's queue.
 """
 from __future__ import annotations
 
-from celery import Task, shared_task
-from celery.exceptions import TimeLimitExceeded
+import logging
 
-from . import chain
+from celery import Task, shared_task
+from celery.exceptions import Reject, TimeLimitExceeded
+
+from . import chain, step_queue
+
+logger = logging.getLogger(__name__)
 
 
 class StepTask(Task):
@@ -58,8 +62,19 @@ def legacy_run_step_task(self, step_id: int) -> None:
 def _run_step(task: Task, step_id: int) -> None:
     redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
     next_step_id = chain.run_step(step_id, redelivered=redelivered)
-    if next_step_id is not None:
-        chain.publish_or_fail(next_step_id)
+    if next_step_id is None:
+        return
+    try:
+        step_queue.publish_step(next_step_id)
+    except Exception as exc:  # kombu/amqp raise many types; all mean "not queued"
+        # The broker is away (a restart, an outage): failing the next step, as
+        # a firing does, would end a chain whose step just succeeded. Leave it
+        # pending and hand this message back unacknowledged: its redelivery,
+        # once the broker is back, finds this step succeeded and publishes the
+        # next one (chain._next_after_unclaimable), which runs once (its claim).
+        logger.warning("step %s: cannot enqueue the next step %s (%s); this message goes back to the "
+                       "queue and its redelivery will", step_id, next_step_id, exc)
+        raise Reject(exc, requeue=True) from exc
 
 
 @shared_task(ignore_result=True)

@@ -6,7 +6,7 @@ from django.conf import settings
 
 import apps.control.tasks
 import apps.monitoring.tasks  # noqa: F401  (registers its tasks)
-from apps.control import chain
+from apps.control import step_queue
 from pyscaler.celery import app
 
 QUEUES = {"collect", "control", "actions"}
@@ -44,4 +44,4 @@ def test_beat_and_the_chain_name_registered_tasks():
     tasks = _our_tasks()
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in tasks
-    assert chain.RUN_STEP_TASK == apps.control.tasks.run_step_task.name
+    assert step_queue.RUN_STEP_TASK == apps.control.tasks.run_step_task.name
