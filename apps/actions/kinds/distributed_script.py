@@ -60,7 +60,11 @@ class DistributedScript(ActionKind):
             data = super().clean()
             command = (data.get("command") or "").strip()
             task = data.get("fabric_task")
-            if bool(command) == bool(task):
+            if not command and not task:
+                # Named by its field: an empty command is the usual slip.
+                self.add_error("command", "is empty; give the shell command to run on each node "
+                                          "(or a fabric_task instead)")
+            elif command and task:
                 raise ValidationError("give exactly one of 'command' or 'fabric_task'")
             return data
 
