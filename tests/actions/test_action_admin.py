@@ -69,3 +69,20 @@ def test_good_parameters_still_save(admin_client):
     })
     assert response.status_code == 302
     assert Action.objects.get().params["command"] == "uptime"
+
+
+def test_the_change_page_shows_the_parameters_as_json_and_saves_them_unchanged(admin_client):
+    cluster = Cluster.objects.create(name="web")
+    action = Action.objects.create(cluster=cluster, name="a", kind="distributed_script",
+                                   params={"command": "echo 'hi' && uptime"}, timeout_s=60)
+    page = admin_client.get(f"/admin/actions/action/{action.pk}/change/")
+    assert page.status_code == 200
+    assert "{&quot;command&quot;: &quot;echo &#x27;hi&#x27; &amp;&amp; uptime&quot;}" in page.content.decode()
+    assert admin_client.get("/admin/actions/action/add/").status_code == 200
+    response = admin_client.post(f"/admin/actions/action/{action.pk}/change/", {
+        "cluster": cluster.pk, "name": "a", "kind": "distributed_script",
+        "params": page.context["adminform"].form["params"].value(), "timeout_s": "60",
+    })
+    assert response.status_code == 302
+    action.refresh_from_db()
+    assert action.params["command"] == "echo 'hi' && uptime"
