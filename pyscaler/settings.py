@@ -455,8 +455,10 @@ NODE_ADDRESS_OVERRIDE = _address_override(env.str("NODE_ADDRESS_OVERRIDE", defau
 # SFTP and applied there with `puppet apply`.
 # ---------------------------------------------------------------------------
 PUPPET_DIR = Path(env.str("PUPPET_DIR", default=str(BASE_DIR / "puppet")))
-# Where on the node the copy and Puppet's state (confdir, vardir, ...) live.
-PUPPET_REMOTE_DIR = env.str("PUPPET_REMOTE_DIR", default="/var/tmp/pyscaler-puppet")
+# Where on the node the copy and Puppet's state (confdir, vardir, ...) live:
+# "~/" is the SSH user's home. It must be the SSH user's own, mode 0700 (made
+# so when missing); a run refuses any other (apps/actions/puppet_workdir.py).
+PUPPET_REMOTE_DIR = env.str("PUPPET_REMOTE_DIR", default="~/.pyscaler-puppet")
 # How Puppet is started on the node, e.g. "sudo -n puppet" for a non-root SSH user.
 PUPPET_COMMAND = env.str("PUPPET_COMMAND", default="puppet")
 PUPPET_FACTER_COMMAND = env.str("PUPPET_FACTER_COMMAND", default="facter")

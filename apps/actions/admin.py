@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.utils.html import format_html_join
 
+from .forms import ActionForm
 from .models import Action
 from .registry import all_kinds
 
 
 @admin.register(Action)
 class ActionAdmin(admin.ModelAdmin):
+    form = ActionForm
     list_display = ("name", "cluster", "kind", "timeout_s", "updated")
     list_filter = ("cluster", "kind")
     search_fields = ("name", "description", "cluster__name")

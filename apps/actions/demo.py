@@ -12,8 +12,13 @@ def notify_ops(cluster, mail_to: str) -> Action:
         cluster=cluster, name="notify-ops",
         defaults={"kind": ActionKindChoice.EMAIL, "timeout_s": 60, "params": {
             "to": [mail_to],
-            "subject": "PyScaler: {{ trigger }} fired on {{ cluster }}",
-            "body": "Counter {{ counter }} on node {{ node }} breached: {{ values }}.\n",
+            "subject": "PyScaler: {% if trigger %}{{ trigger }}{% else %}{{ action }}{% endif %} fired on "
+                       "{{ cluster }}{% if fired_by_hand %} (by hand){% endif %}",
+            "body": "{% if counter %}Counter {{ counter }} on node {{ node }} breached: {{ values }}."
+                    "{% else %}{% if trigger %}Trigger {{ trigger }}{% else %}Action {{ action }}{% endif %} "
+                    "fired by hand by {{ fired_by }}"
+                    "{% if node %} for node {{ node }}{% endif %}.{% endif %}\n"
+                    "Execution #{{ execution.pk }} on cluster {{ cluster }}.\n",
         }},
     )
     return action

@@ -51,10 +51,29 @@ class Action(models.Model):
         except LookupError:
             return "Fire…"
 
-    def clean(self) -> None:
+    def clean_fields(self, exclude=None) -> None:
+        """The kind validates the parameters here, beside the fields' own
+        checks, so a form whose parameters already failed (not JSON) or whose
+        kind is unknown does not add the kind's messages about them too."""
+        errors: dict = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        skip = set(exclude or ()) | set(errors)
+        if not skip & {"kind", "params"}:
+            try:
+                self._clean_params()
+            except ValidationError as exc:
+                errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def _clean_params(self) -> None:
         if not self.kind or self.kind not in ActionKindChoice.values:
             return  # the field's own choice validation reports it
         if not isinstance(self.params, dict):
-            raise ValidationError({"params": "Parameters must be a JSON object."})
+            raise ValidationError({"params": "parameters: must be a JSON object ({...}), "
+                                             f"not a {type(self.params).__name__}"})
         cluster = self.cluster if self.cluster_id else None
         self.params = self.kind_class().validate_params(self.params, cluster=cluster)

@@ -1,7 +1,8 @@
 """Puppet applied to a node over SSH: what OSConfiguration does.
 
 The Puppet directory (settings.PUPPET_DIR) is copied to a fresh directory on
-the node over SFTP and applied there with ``puppet apply
+the node over SFTP, inside a work directory private to the SSH user
+(apps/actions/puppet_workdir.py), and applied there with ``puppet apply
 --detailed-exitcodes``; every directory Puppet writes to (confdir, vardir,
 logdir, rundir, codedir) lives in that run directory, so a run never reads or
 changes the node's own Puppet set-up, and the directory is removed afterwards
@@ -42,6 +43,7 @@ from django.conf import settings
 from apps.monitoring.jmx import trust
 from pyscaler.secretrefs import SecretUnavailable, resolve_secret_ref
 
+from . import puppet_workdir
 from .contract import ActionError
 from .puppet_command import PuppetDirs, apply_command, sealed, shell_command
 from .ssh_exec import run_bounded
@@ -229,13 +231,14 @@ def upload_tree(sftp: paramiko.SFTPClient, local: Path, remote: str) -> int:
 # ---------------------------------------------------------------------------
 
 
-def apply_script(run_dir: str, manifest: str, node_certname: str, blocklist: list[str]) -> str:
+def apply_script(run_dir: str, manifest: str, node_certname: str, blocklist: list[str],
+                 clientbucket: str) -> str:
     """facter (if fact groups are blocked) then ``puppet apply``; run inside
     the sealed namespace when sealing is on."""
     dirs = PuppetDirs(PurePosixPath(run_dir))  # type: ignore[arg-type]
     code = f"{run_dir}/code"
     extra = ["--certname", node_certname,
-             "--clientbucketdir", posixpath.join(settings.PUPPET_REMOTE_DIR, "clientbucket")]
+             "--clientbucketdir", clientbucket]
     lines = ["set -u", f"cd {shlex.quote(run_dir)} || exit 70",
              "mkdir -p conf var log run var/client_data/facts"]
     if blocklist:
@@ -303,7 +306,6 @@ def apply(client: paramiko.SSHClient, user: str, manifest: str, facts: dict[str,
     SFTP into a private directory of the run, named by the SECRETS_FACT fact."""
     started = time.monotonic()
     local = Path(settings.PUPPET_DIR)
-    run_dir = posixpath.join(settings.PUPPET_REMOTE_DIR, "runs", f"{int(time.time())}-{uuid.uuid4().hex[:8]}")
     blocklist = list(settings.PUPPET_FACTER_BLOCKLIST)
     try:
         sftp = client.open_sftp()
@@ -311,19 +313,24 @@ def apply(client: paramiko.SSHClient, user: str, manifest: str, facts: dict[str,
         raise ActionError(f"cannot open SFTP to copy the Puppet directory: {exc}", retryable=True) from None
     try:
         sftp.get_channel().settimeout(max(1.0, deadline - time.monotonic()))
+        # Puppet runs what is copied here: a directory of this user only.
+        base = puppet_workdir.resolve(sftp, settings.PUPPET_REMOTE_DIR)
+        puppet_workdir.ensure_private(client, sftp, base, user, deadline)
+        run_dir = posixpath.join(base, "runs", f"{int(time.time())}-{uuid.uuid4().hex[:8]}")
         copied = upload_tree(sftp, local, f"{run_dir}/code")
         if files:
             upload_secret_files(sftp, f"{run_dir}/secrets", files)
             facts = {**facts, SECRETS_FACT: f"{run_dir}/secrets"}
         with sftp.open(f"{run_dir}/apply.sh", "w") as fh:
-            fh.write(apply_script(run_dir, manifest, certname(node_name), blocklist))
+            fh.write(apply_script(run_dir, manifest, certname(node_name), blocklist,
+                                  posixpath.join(base, "clientbucket")))
         if blocklist:
             with sftp.open(f"{run_dir}/facter.conf", "w") as fh:
                 fh.write(facter_conf(blocklist))
         with sftp.open(f"{run_dir}/run.sh", "w") as fh:
             fh.write(outer_script(run_dir, facts, settings.PUPPET_SEAL_NETWORK, as_root=user == "root"))
     except (OSError, paramiko.SSHException) as exc:
-        raise ActionError(f"copying the Puppet directory to {run_dir} failed: {exc}", retryable=True) from None
+        raise ActionError(f"copying the Puppet directory to the node failed: {exc}", retryable=True) from None
     finally:
         sftp.close()
     log(f"copied {copied} file(s) of {local} to {run_dir}/code; applying {manifest}"

@@ -39,6 +39,8 @@ import time
 import paramiko
 from fabric.runners import Remote
 
+from .output_buffer import HeadTail
+
 #: Seconds between the guard's SIGTERM and its SIGKILL (cleanup handlers run).
 KILL_AFTER_S = 1
 #: The guard's own limit ends this long before the step's deadline, so the
@@ -47,6 +49,10 @@ REMOTE_MARGIN_S = 0.5
 #: After the deadline, how long PyScaler waits for the guard to confirm the
 #: stop (its notice and the channel's close) before closing the channel.
 STOP_GRACE_S = KILL_AFTER_S + 1.0
+#: Characters of each stream (stdout, stderr) of a command run through Fabric
+#: that are kept: head and tail, the middle counted and dropped as it streams
+#: in. A connection's config may set another bound (``pyscaler.stream_chars``).
+STREAM_CHARS = 64 * 1024
 #: What the guard prints (on stderr) when it stopped the command at the timeout.
 STOPPED_NOTICE = "pyscaler: stopped at the step's timeout"
 
@@ -127,6 +133,9 @@ class GuardedRemote(Remote):
     connection's ``deadline``) even if the caller asked for more, and a stop
     by the guard is reported as invoke's CommandTimedOut."""
 
+    # Bigger reads than invoke's 1000 bytes: fewer turns for a noisy command.
+    read_chunk_size = 32 * 1024
+
     def start(self, command, shell, env, timeout=None):
         super().start(guarded_command(command, remote_seconds(self.context.deadline)),
                       shell, env, timeout)
@@ -154,3 +163,27 @@ class GuardedRemote(Remote):
         if super().timed_out:
             return True
         return self.returncode() == -1 and was_stopped("".join(getattr(self, "stderr", [])))
+
+    def _handle_output(self, buffer_, hide, output, reader):
+        """invoke keeps every chunk until the command ends (and joins them all
+        again for every chunk): a node printing gigabytes would fill the
+        worker's memory. Here the stream goes into a HeadTail and the buffer
+        receives its text at the end; watchers (sudo's password prompt) see
+        the output as it comes while it is within the bound."""
+        kept = HeadTail(self._stream_chars())
+        try:
+            for data in self.read_proc_output(reader):
+                if not hide:
+                    self.write_our_output(stream=output, string=data)
+                kept.add(data)
+                if self.watchers and not kept.cut:
+                    buffer_.append(data)
+                    self.respond(buffer_)
+        finally:
+            buffer_[:] = [kept.text()]
+
+    def _stream_chars(self) -> int:
+        try:
+            return int(self.context.config.pyscaler.stream_chars)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return STREAM_CHARS

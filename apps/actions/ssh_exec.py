@@ -33,7 +33,7 @@ from apps.monitoring.ssh.errors import SshError
 from pyscaler.secretrefs import SecretUnavailable, resolve_secret_ref
 
 from .contract import ActionError
-from .remote_guard import (STOP_GRACE_S, GuardedRemote, end_input, guarded_command, remote_seconds,
+from .remote_guard import (STOP_GRACE_S, STREAM_CHARS, GuardedRemote, end_input, guarded_command, remote_seconds,
                            was_stopped)
 
 
@@ -298,12 +298,14 @@ class VerifiedConnection(Connection):
             record_first_seen(self.target, self.host_key_check)
 
 
-def fabric_config(deadline: float) -> Config:
+def fabric_config(deadline: float, stream_chars: int = STREAM_CHARS) -> Config:
     """Fabric settings for unattended runs: no ~/.ssh/config surprises, no
-    stdin (a worker has none), output captured not printed, every command
+    stdin (a worker has none), output captured not printed and bounded
+    (``stream_chars`` of each stream kept, head and tail), every command
     bounded by the step's deadline."""
     return Config(
         overrides={
+            "pyscaler": {"stream_chars": int(stream_chars)},
             "run": {"hide": True, "in_stream": False, "warn": False},
             # The runner holds each command to the deadline itself; this only
             # has to be no shorter (and set, for invoke to raise CommandTimedOut).

@@ -111,11 +111,6 @@ def run_step(step_id: int, *, redelivered: bool = False) -> int | None:
     execution = (
         Execution.objects.select_related("cluster", "trigger", "target_node").get(pk=step.execution_id)
     )
-    if execution.started is None:
-        Execution.objects.filter(pk=execution.pk, started__isnull=True).update(started=step.started)
-    Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.PENDING).update(
-        status=ExecutionStatus.RUNNING
-    )
     ctx = _context(step, execution, token)
     with step_holder.holding(step_id):  # until recorded: a redelivery must not take it over
         try:
@@ -157,24 +152,27 @@ def _claim(step_id: int, *, redelivered: bool) -> tuple[ExecutionStep, str] | No
         # is presumed dead unless it is seen alive on this host (step_holder).
         claimable |= Q(status=StepStatus.RUNNING)
     lease = now + timedelta(seconds=TimeLimits.for_timeout(step.timeout_s).hard + LEASE_GRACE_S)
-    # Only the row's own columns in the WHERE clause: the database re-checks
-    # them against a concurrent claim's committed row (PostgreSQL's recheck
-    # does not re-run subqueries, and MySQL cannot update a table it reads
-    # in a subquery), so exactly one claim wins.
-    claimed = (
-        ExecutionStep.objects.filter(claimable, pk=step_id)
-        .update(
-            status=StepStatus.RUNNING,
-            claim=token,
-            lease_expires=lease,
-            started=now,
-            finished=None,
-            error="",
-            attempts=F("attempts") + 1,
+    # One commit for the step and its execution: no reader ever sees a running
+    # step under a pending execution. The execution's row is locked first, as
+    # _record and cancel lock it, so claims and results never deadlock.
+    with transaction.atomic():
+        locked = Execution.objects.select_for_update().filter(pk=step.execution_id)
+        if locked.values_list("status", flat=True).first() not in ACTIVE:
+            return None  # cancelled since the check above
+        # Only the row's own columns in the WHERE clause: the database re-checks
+        # them against a concurrent claim's committed row (PostgreSQL's recheck
+        # does not re-run subqueries, and MySQL cannot update a table it reads
+        # in a subquery), so exactly one claim wins.
+        claimed = ExecutionStep.objects.filter(claimable, pk=step_id).update(
+            status=StepStatus.RUNNING, claim=token, lease_expires=lease, started=now, finished=None,
+            error="", attempts=F("attempts") + 1,
         )
-    )
-    if claimed != 1:
-        return None
+        if claimed != 1:
+            return None
+        Execution.objects.filter(pk=step.execution_id, started__isnull=True).update(started=now)
+        Execution.objects.filter(pk=step.execution_id, status=ExecutionStatus.PENDING).update(
+            status=ExecutionStatus.RUNNING
+        )
     return ExecutionStep.objects.select_related("action").get(pk=step_id), token
 
 

@@ -4,7 +4,9 @@ Fabric tasks, host keys and the deadline (what a command started on the
 nodes is killed at it)."""
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +163,36 @@ def test_trust_on_first_use_applies_to_fabric_too(cluster, settings, tmp_path, s
     result, _ = run(cluster, {"command": "echo hi"})
     assert result.summary == "2 of 2 nodes succeeded"
     assert {(k.host, k.port) for k in KnownHostKey.objects.all()} == {(s.host, s.port) for s in sshd_nodes}
+
+
+# -- a noisy node does not fill the worker's memory (issue 15, security 6) ---
+
+
+def _status_kb(field: str) -> int:
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1))
+
+
+def test_a_node_printing_50_mb_keeps_head_and_tail_in_bounded_memory(cluster):
+    """Each node's output streams into a bounded buffer: the first and last
+    lines are kept, the middle counted and dropped as it arrives, so this
+    process's peak memory hardly grows although two nodes print 50 MB each."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak RSS
+    except OSError:
+        pytest.skip("cannot reset the peak RSS (/proc/self/clear_refs)")
+    before_kb = _status_kb("VmRSS")
+    result, ctx = run(cluster, {"command": "echo FIRST-LINE; head -c 50000000 /dev/zero | tr '\\0' x; "
+                                           "echo; echo LAST-LINE"}, timeout=60)
+    growth_mb = (_status_kb("VmHWM") - before_kb) / 1024
+    assert result.summary == "2 of 2 nodes succeeded"
+    assert growth_mb < 40, f"peak memory grew {growth_mb:.0f} MB while reading 2 x 50 MB"
+    output = "\n".join(ctx.output)
+    for node in ("node-a", "node-b"):
+        report = output[output.index(f"[{node}] exit 0"):]
+        report = report[:report.index("LAST-LINE") + len("LAST-LINE")]
+        assert report.startswith(f"[{node}] exit 0\nFIRST-LINE\nxxxx"), report[:200]
+        cut = int(re.search(r"\n\[\.\.\. (\d+) characters cut \.\.\.\]\n", report).group(1))
+        assert 50_000_000 - 8 * 1024 < cut < 50_000_000, cut
+        assert report.endswith("xxxx\nLAST-LINE")
+        assert len(report) < 9 * 1024

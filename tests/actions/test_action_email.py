@@ -148,3 +148,62 @@ def test_a_template_error_at_render_time_names_the_template_and_sends_nothing(cl
     with pytest.raises(ActionError, match="the step's deadline passed"):
         action.kind_class()(action).run(StepContext(cluster=cluster, deadline=time.monotonic() - 1))
     assert smtp.messages == []
+
+
+# -- plain text, readable values, firings by hand (issue 15, bad input 3) ----
+
+EVALUATOR_VALUES = [{"stamp": "2026-11-30T19:45:10+00:00", "value": 3.2},
+                    {"stamp": "2026-11-30T19:45:20+00:00", "value": 4.1}]
+
+
+def test_a_plain_text_mail_is_not_html_escaped_and_values_read_as_numbers(cluster, smtp):
+    email = make_action(cluster, K.EMAIL, {
+        "to": ["ops@example.com"], "subject": "{{ counter }} on {{ node }}: {{ values }}",
+        "body": "Counter {{ counter }} on node {{ node }} breached: {{ values }}.\n"
+                "Last: {{ values|last }} at {{ readings.1.stamp }}; cluster {{ cluster }}.\n"})
+    trigger = make_trigger(cluster, [email], name="load-high")
+    node = cluster.nodes.get(name="shop-1")
+    execution = chain.run_inline(fire_trigger(trigger, reasons={
+        "trigger": "load-high", "counter": "it's <load> & \"more\"", "node": "shop-1", "node_id": node.pk,
+        "values": EVALUATOR_VALUES}))
+    assert execution.status == ExecutionStatus.SUCCEEDED, list(execution.steps.values("error"))
+    [message] = smtp.wait_for(1)
+    assert message.subject == "it's <load> & \"more\" on shop-1: 3.2, 4.1"
+    body = message.body.replace("\r\n", "\n")
+    assert body == (
+        "Counter it's <load> & \"more\" on node shop-1 breached: 3.2, 4.1.\n"
+        "Last: 4.1 at 2026-11-30T19:45:20+00:00; cluster shop.\n"
+    )
+    assert "&#x27;" not in body and "&amp;" not in body and "&lt;" not in body
+
+
+def test_an_email_fired_by_hand_reads_well(cluster, smtp):
+    from django.contrib.auth.models import User
+
+    from apps.actions.demo import notify_ops
+    from apps.control.executions import fire_action
+
+    alice = User.objects.create_user("alice")
+    action = notify_ops(cluster, "ops@example.com")
+    plain = make_action(cluster, K.EMAIL, {
+        "to": ["ops@example.com"], "subject": "plain",
+        "body": "[{{ counter }}] [{{ node }}] [{{ values }}] [{{ trigger }}]"
+                "{% if counter %} breached{% else %} by hand: {{ fired_by }}{% endif %}"}, name="plain")
+    for fired in (action, plain):
+        execution = chain.run_inline(fire_action(fired, cluster=cluster, fired_by_user=alice))
+        assert execution.status == ExecutionStatus.SUCCEEDED, list(execution.steps.values("error"))
+    demo, bare = smtp.wait_for(2)
+    demo_body = demo.body.replace("\r\n", "\n")
+    assert "None" not in demo_body and "  " not in demo_body and "&#x27;" not in demo_body
+    assert "fired by hand by user alice" in demo_body, demo_body
+    assert demo.subject == "PyScaler: notify-ops fired on shop (by hand)"
+    assert bare.body.strip() == ("[(fired by hand)] [(fired by hand)] [(fired by hand)] [(fired by hand)]"
+                                 " by hand: user alice")
+
+
+def test_the_help_text_says_what_a_template_sees_when_fired_by_hand():
+    from apps.actions.registry import get_kind
+
+    help_text = get_kind(K.EMAIL).params_help()
+    assert "by hand" in help_text and "{% if counter %}" in help_text
+    assert "values" in help_text and "node" in help_text

@@ -200,3 +200,29 @@ def test_the_admin_shows_executions_read_only_and_resumes_failed_ones(cluster, s
     assert response.status_code == 200
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.PENDING and "resumed by user alice" in execution.log
+
+
+def test_the_moment_a_step_is_claimed_its_execution_is_running(cluster, operator_client):
+    """Claiming the step and marking its execution running are one commit:
+    no reader (the API, the console, another worker) ever sees a running step
+    under a pending execution."""
+    from apps.control import chain
+
+    mail = make_action(cluster, K.EMAIL, {"to": ["ops@example.com"], "subject": "x"}, name="mail2")
+    execution = fire_action(mail, cluster=cluster, fired_by="tests")
+    step = execution.steps.get()
+    claimed = chain._claim(step.pk, redelivered=False)
+    assert claimed is not None
+    step.refresh_from_db()
+    execution.refresh_from_db()
+    assert step.status == StepStatus.RUNNING
+    assert execution.status == ExecutionStatus.RUNNING
+    assert execution.started == step.started
+
+    body = operator_client.get(f"/api/v1/executions/{execution.pk}").json()
+    assert body["status"] == "running" and body["steps"][0]["status"] == "running"
+    listed = operator_client.get("/api/v1/executions", {"status": "running"}).json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert [e["id"] for e in rows] == [execution.pk]
+    assert operator_client.get("/api/v1/executions", {"status": "pending"}).json() in ([], {
+        **listed, "results": [], "count": 0})

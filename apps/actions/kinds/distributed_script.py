@@ -3,6 +3,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -10,10 +11,12 @@ from django.utils.module_loading import import_string
 
 from ..choices import ActionKindChoice
 from ..contract import ActionError, ActionKind, StepContext, StepResult
+from ..output_buffer import bounded
 from ..registry import register
 from .fields import StringListField
 
-#: Bytes of each node's output kept in the step's output.
+#: Characters of each node's output kept in the step's output (head and tail;
+#: a command's streams are bounded as they arrive, see remote_guard.GuardedRemote).
 NODE_OUTPUT_LIMIT = 8 * 1024
 #: Nodes connected and run at once (Fabric's ThreadingGroup runs one thread per node).
 MAX_PARALLEL = 32
@@ -60,7 +63,11 @@ class DistributedScript(ActionKind):
             data = super().clean()
             command = (data.get("command") or "").strip()
             task = data.get("fabric_task")
-            if bool(command) == bool(task):
+            if not command and not task:
+                # Named by its field: an empty command is the usual slip.
+                self.add_error("command", "is empty; give the shell command to run on each node "
+                                          "(or a fabric_task instead)")
+            elif command and task:
                 raise ValidationError("give exactly one of 'command' or 'fabric_task'")
             return data
 
@@ -142,7 +149,9 @@ def _run_command(targets, command: str, deadline: float) -> list[NodeOutcome]:
 
     from .. import ssh_exec
 
-    connections = [ssh_exec.VerifiedConnection(t, deadline=deadline) for t in targets]
+    # Each stream bounded as it arrives, so the two fit one node's report.
+    config = partial(ssh_exec.fabric_config, deadline, stream_chars=NODE_OUTPUT_LIMIT // 2)
+    connections = [ssh_exec.VerifiedConnection(t, deadline=deadline, config=config()) for t in targets]
     by_conn = {id(c): t for c, t in zip(connections, targets)}
     group = ThreadingGroup.from_connections(connections)
     try:
@@ -229,6 +238,6 @@ def _describe(exc: BaseException) -> str:
 
 
 def _bounded(text: str) -> str:
-    if len(text) <= NODE_OUTPUT_LIMIT:
-        return text
-    return f"[... {len(text) - NODE_OUTPUT_LIMIT} characters cut ...]\n{text[-NODE_OUTPUT_LIMIT:]}"
+    # Room for the two streams' cut markers: a command's output is already
+    # bounded per stream and is not cut again.
+    return bounded(text, NODE_OUTPUT_LIMIT + 256)

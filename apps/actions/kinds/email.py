@@ -6,16 +6,24 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.mail import get_connection, send_mail
-from django.template import Context, Engine
 from django.utils import timezone
 
 from ..choices import ActionKindChoice
 from ..contract import ActionError, ActionKind, StepContext, StepResult
+from ..plain_text import Absent, Named, numbers, render
 from ..registry import register
 from .fields import EmailListField, TemplateField
 
-# Plain text mail: no HTML escaping of values such as node names or commands.
-_ENGINE = Engine(autoescape=False)
+#: What subject and body templates see, for the help text.
+CONTEXT_HELP = (
+    "Templates are plain text (nothing is HTML-escaped) and see: cluster, trigger, counter, node "
+    "(each prints as its name), values (the breaching values, printing as \"3.2, 4.1\"; readings "
+    "holds each with its stamp), action (this action's name), execution, fired_by (\"trigger …\" "
+    "or \"user …\"), fired_by_hand, new_node and new_nodes (nodes an earlier step deployed), now. "
+    "Fired by hand, counter, values and node (unless a node was chosen) and trigger (when an "
+    "action is fired on its own) print \"(fired by hand)\" and are false: write "
+    "{% if counter %}…{% else %}…{% endif %} for text that reads well either way."
+)
 
 
 @register
@@ -39,7 +47,8 @@ class Email(ActionKind):
             max_length=200,
             help_text="template, e.g. 'PyScaler: {{ trigger }} fired on {{ cluster }}'",
         )
-        body = TemplateField(required=False, strip=False, help_text="template of the message body")
+        body = TemplateField(required=False, strip=False,
+                             help_text="template of the message body. " + CONTEXT_HELP)
 
     @classmethod
     def describe_step(cls, action) -> str:
@@ -63,7 +72,7 @@ class Email(ActionKind):
                 "the message may have been delivered, so it is not sent again. Resume the execution "
                 "to send it anyway."
             )
-        context = template_context(ctx)
+        context = template_context(ctx, self.action)
         subject = _one_line(_render(self.params["subject"], context, "subject"))
         body = _render(self.params.get("body", ""), context, "body")
         timeout = min(float(settings.EMAIL_TIMEOUT), ctx.remaining())
@@ -83,22 +92,34 @@ class Email(ActionKind):
         return StepResult(summary=f"sent to {', '.join(to)}")
 
 
-def template_context(ctx: StepContext) -> dict[str, Any]:
+def template_context(ctx: StepContext, action=None) -> dict[str, Any]:
     """What subject and body templates see: the chain's data (reasons and
-    what earlier steps added) plus the objects it refers to."""
+    what earlier steps added) plus the objects it refers to, each in a form
+    that reads well as plain text; what the firing has not got (a firing by
+    hand has no counter) is an Absent that says so."""
     from apps.control import sizing
 
     data = dict(ctx.data)
+    by_hand = bool(data.get("manual")) or (ctx.execution is not None and not ctx.execution.automatic)
+    missing = Absent("(fired by hand)" if by_hand else "(none)")
     new_nodes = sizing.nodes_by_ids(data.get("deployed_node_ids") or [])
+    readings = data.get("values") if isinstance(data.get("values"), list) else []
+    trigger = Named(ctx.trigger) if ctx.trigger is not None else data.get("trigger")
+    node = ctx.target_node if ctx.target_node is not None else data.get("node")
     return {
         **data,
         "data": data,
-        "values": data.get("values"),
+        "values": numbers(readings) if readings else missing,
+        "readings": readings,
+        "counter": data.get("counter") or missing,
         "cluster": ctx.cluster,
-        "trigger": ctx.trigger if ctx.trigger is not None else data.get("trigger", ""),
+        "trigger": trigger or missing,
         "execution": ctx.execution,
-        "node": ctx.target_node if ctx.target_node is not None else data.get("node", ""),
+        "node": node or missing,
         "target_node": ctx.target_node,
+        "action": getattr(action, "name", ""),
+        "fired_by": data.get("fired_by") or getattr(ctx.execution, "fired_by", ""),
+        "fired_by_hand": by_hand,
         "new_nodes": new_nodes,
         "new_node": new_nodes[-1] if new_nodes else None,
         "now": timezone.now(),
@@ -107,7 +128,7 @@ def template_context(ctx: StepContext) -> dict[str, Any]:
 
 def _render(source: str, context: dict[str, Any], what: str) -> str:
     try:
-        return _ENGINE.from_string(source or "").render(Context(context))
+        return render(source, context)
     except Exception as exc:  # template errors surface at render time too
         raise ActionError(f"{what} template: {type(exc).__name__}: {exc}") from None
 

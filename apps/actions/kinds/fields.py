@@ -4,7 +4,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.template import Engine, TemplateSyntaxError
+from django.template import TemplateSyntaxError
 
 
 class StringListField(forms.Field):
@@ -48,8 +48,10 @@ class TemplateField(forms.CharField):
 
     def validate(self, value):
         super().validate(value)
+        from ..plain_text import ENGINE
+
         try:
-            Engine(autoescape=False).from_string(value)
+            ENGINE.from_string(value)
         except TemplateSyntaxError as exc:
             raise ValidationError(f"template error: {exc}") from None
 

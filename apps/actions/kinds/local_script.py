@@ -4,6 +4,7 @@ from ..choices import ActionKindChoice
 from ..contract import ActionError, ActionKind, StepContext, StepResult
 from ..registry import register
 
+_EMPTY_SCRIPT = "is empty; give the shell script to run on the target node"
 #: Bytes of a script's output kept (the tail; the end says why it failed).
 OUTPUT_LIMIT = 32 * 1024
 
@@ -19,6 +20,12 @@ class LocalScript(ActionKind):
 
     class Params(forms.Form):
         script = forms.CharField(strip=False, help_text="shell script run with /bin/sh on the target node")
+
+        def clean_script(self):
+            script = self.cleaned_data["script"]
+            if not script.strip():
+                raise forms.ValidationError(_EMPTY_SCRIPT)
+            return script
 
     def run(self, ctx: StepContext) -> StepResult:
         from .. import ssh_exec
