@@ -328,3 +328,15 @@ def test_a_trigger_may_watch_only_counters_of_a_source_that_holds_the_relation(a
     assert list(trigger.constant_counters.all()) == [counter]
     page = admin_client.get(f"/admin/control/trigger/{trigger.pk}/change/").content.decode()
     assert f'<option value="{counter.pk}" selected>' in page
+
+
+@pytest.mark.parametrize("command", ["", "   "])
+def test_an_empty_ssh_command_gets_one_message(admin_client, command):
+    cluster = Cluster.objects.create(name="c1")
+    response = admin_client.post("/admin/ssh/sshcounter/add/", {
+        "cluster": cluster.pk, "name": "load1", "command": command, "comparison": ">=", "threshold": "1",
+        "interval_s": "10", "unit": "", "enabled": "on",
+    })
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["command"] and len(errors["command"]) == 1, errors
+    assert not SSHCounter.objects.exists()

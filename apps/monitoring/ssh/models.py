@@ -25,8 +25,10 @@ class SSHCounter(CounterBase):
         return f"{self.cluster}/{self.name}"
 
     def clean(self) -> None:
-        if self.command is not None and not self.command.strip():
-            raise ValidationError({"command": "The command is empty."})
+        # An empty command already has the field's own "required" message; this
+        # one is for a command of blanks saved without a form.
+        if self.command and not self.command.strip():
+            raise ValidationError({"command": "The command is empty (only blanks)."})
         if self.command and "\x00" in self.command:
             raise ValidationError({"command": "The command contains a NUL character."})
 
