@@ -6,7 +6,10 @@ config, host key and authorized client key, all kept in one work directory
 (reused across runs, so the demo keeps its keys and known_hosts stays valid).
 
 Several nodes are several servers on 127.0.0.2, 127.0.0.3, ... (all of
-127.0.0.0/8 is loopback on Linux) or on different ports of one address.
+127.0.0.0/8 is loopback on Linux) or on different ports of one address; or
+one server listening on up to 16 addresses (``more_hosts``; OpenSSH's
+MAX_LISTEN_SOCKS), each a node of its own: devservers/fleet.py builds
+hundreds of nodes that way.
 
 Logins are by key only, except for one named ``password_user`` a server may
 be given: that account (which must exist with a password in /etc/shadow, as
@@ -16,10 +19,12 @@ succeeds proves the password was used. Root never logs in by password.
 from __future__ import annotations
 
 import getpass
+import os
 import re
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from devservers.process import ServerProcess
@@ -29,6 +34,12 @@ SSHD = "/usr/sbin/sshd"  # sshd refuses to run unless started by its absolute pa
 PRIVSEP_DIR = Path("/run/sshd")
 #: What may follow "Match User" without becoming a pattern list or a second keyword.
 _USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+#: Listen sockets one sshd opens at most (OpenSSH's MAX_LISTEN_SOCKS); it
+#: refuses to start with more ListenAddress lines.
+MAX_LISTEN_ADDRESSES = 16
+#: Concurrent unauthenticated connections before sshd starts dropping new ones
+#: (its default, 10:30:100, drops logins a collection round opens at once).
+DEFAULT_MAX_STARTUPS = "200:30:400"
 
 
 def _keygen(path: Path, comment: str) -> None:
@@ -42,13 +53,21 @@ def _keygen(path: Path, comment: str) -> None:
 
 
 class SshServer(ServerProcess):
-    """One sshd listening on ``host:port``, accepting ``user`` with
-    ``client_key_path`` and, when given, ``password_user`` with its password."""
+    """One sshd listening on ``host:port`` (and on ``more_hosts``, same port),
+    accepting ``user`` with ``client_key_path`` and, when given,
+    ``password_user`` with its password."""
 
     def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int | None = None,
-                 password_user: str | None = None) -> None:
+                 password_user: str | None = None, more_hosts: Sequence[str] = (),
+                 max_startups: str = DEFAULT_MAX_STARTUPS) -> None:
         self.workdir = Path(workdir)
         self.host = host
+        #: Every address this server listens on, ``host`` first.
+        self.hosts = list(dict.fromkeys([host, *more_hosts]))
+        if len(self.hosts) > MAX_LISTEN_ADDRESSES:
+            raise ValueError(f"one sshd listens on at most {MAX_LISTEN_ADDRESSES} addresses, "
+                             f"not {len(self.hosts)}")
+        self.max_startups = max_startups
         self.port = port or free_port(host)
         self.user = getpass.getuser()
         if password_user is not None and not _USER_NAME.fullmatch(password_user):
@@ -87,7 +106,7 @@ class SshServer(ServerProcess):
         self.config_path.write_text(
             "\n".join(
                 [
-                    f"ListenAddress {self.host}",
+                    *(f"ListenAddress {address}" for address in self.hosts),
                     f"Port {self.port}",
                     f"HostKey {self.host_key_path}",
                     f"AuthorizedKeysFile {self.authorized_keys_path}",
@@ -99,7 +118,7 @@ class SshServer(ServerProcess):
                     "UsePAM no",
                     "PermitRootLogin prohibit-password",
                     "MaxSessions 100",
-                    "MaxStartups 200:30:400",
+                    f"MaxStartups {self.max_startups}",
                     "LogLevel ERROR",
                     "PrintMotd no",
                     "Subsystem sftp internal-sftp",
@@ -132,8 +151,10 @@ class SshServer(ServerProcess):
 
     @property
     def host_key_line(self) -> str:
-        """The known_hosts line for this server, as OpenSSH writes it for a non-22 port."""
-        return f"[{self.host}]:{self.port} {self.host_public_key}"
+        """The known_hosts line for this server, as OpenSSH writes it for a
+        non-22 port: one line naming every address it listens on."""
+        names = ",".join(f"[{address}]:{self.port}" for address in self.hosts)
+        return f"{names} {self.host_public_key}"
 
     def _write_known_hosts(self) -> None:
         self.known_hosts_path.write_text(self.host_key_line + "\n")
@@ -171,6 +192,7 @@ class SshServer(ServerProcess):
         try:
             wait_for_port(self.host, self.port, timeout=timeout, proc=self._proc, what="sshd")
             self._wait_for_banner(timeout)
+            self._check_listening()
         except ServerError as exc:
             self.kill()
             raise ServerError(f"{exc}; sshd log tail:\n{self.log_tail()}") from None
@@ -190,6 +212,15 @@ class SshServer(ServerProcess):
             time.sleep(0.05)
         raise ServerError(f"sshd on {self.host}:{self.port} sent no SSH banner within {timeout:.0f} s")
 
+    def _check_listening(self) -> None:
+        """Every address listens, on a socket of this sshd (it starts when only
+        some could be bound). Read from the kernel's socket tables: a probe
+        connection per address would cost sshd a fork and an exec each."""
+        own = _socket_inodes(self._proc.pid)
+        missing = [address for address in self.hosts if listener(address, self.port) not in own]
+        if missing:
+            raise ServerError(f"sshd does not listen on {', '.join(missing)} (port {self.port})")
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -208,4 +239,33 @@ class SshServer(ServerProcess):
 
     def __repr__(self) -> str:
         password = f", password login for {self.password_user}" if self.password_user else ""
-        return f"SshServer({self.user}@{self.host}:{self.port}{password}, running={self.running})"
+        more = f" and {len(self.hosts) - 1} more addresses" if len(self.hosts) > 1 else ""
+        return f"SshServer({self.user}@{self.host}:{self.port}{more}{password}, running={self.running})"
+
+
+def listener(host: str, port: int) -> int | None:
+    """The socket inode listening on IPv4 ``host:port``, from /proc/net/tcp
+    (None when nothing listens there)."""
+    wanted = f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        next(table)  # the header
+        for fields in (line.split() for line in table):
+            if fields[1] == wanted and fields[3] == "0A":  # 0A: LISTEN
+                return int(fields[9])
+    return None
+
+
+def listening(host: str, port: int) -> bool:
+    return listener(host, port) is not None
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes

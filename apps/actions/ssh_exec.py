@@ -18,7 +18,6 @@ SSH channel alone does not stop the remote process).
 from __future__ import annotations
 
 import math
-import select
 import socket
 import time
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from fabric import Config, Connection
 from apps.monitoring.ssh import hostkeys
 from apps.monitoring.ssh.connection import target_for
 from apps.monitoring.ssh.errors import SshError
+from apps.monitoring.ssh.readiness import wait_readable
 from pyscaler.secretrefs import SecretUnavailable, resolve_secret_ref
 
 from .contract import ActionError
@@ -244,8 +244,7 @@ def _read_until_eof(channel: paramiko.Channel, tail: Tail, until: float) -> bool
         remaining = until - time.monotonic()
         if remaining <= 0:
             return False
-        readable, _, _ = select.select([channel], [], [], min(remaining, 1.0))
-        if readable:
+        if wait_readable(channel, min(remaining, 1.0)):
             data = channel.recv(65536)
             if not data:
                 return True  # EOF: the command closed its output

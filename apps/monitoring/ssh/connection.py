@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import socket
 import threading
 import time
@@ -42,6 +41,7 @@ from .errors import (
     SshTimeout,
 )
 from .framing import FramingError, handshake_script, make_nonce, parse_handshake
+from .readiness import wait_readable
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +358,7 @@ def _start_shell(transport: paramiko.Transport, target: SshTarget, remaining) ->
                 + (f": {stderr.decode(errors='replace').strip()[:300]}" if stderr else "")
                 + "; the collection shell must be a POSIX shell (SSH_COLLECT_SHELL)"
             )
-        select.select([fd], [], [], remaining())
+        wait_readable(fd, remaining())
     try:
         pid = parse_handshake(line, nonce)
     except FramingError as exc:

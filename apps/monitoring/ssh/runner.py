@@ -16,7 +16,6 @@ costs no tick.
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from django.conf import settings
 from .connection import ConnectionPool, SshConnection, SshTarget, pool as default_pool
 from .errors import SshError
 from .framing import BatchParser, CommandOutput, FramingError, batch_script, make_nonce
+from .readiness import wait_readable
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def _read(channel: paramiko.Channel, parser: BatchParser, deadline: float,
         left = deadline - time.monotonic()
         if left <= 0:
             return f"timed out after {timeout:g} s", True
-        select.select([fd], [], [], left)
+        wait_readable(fd, left)
 
 
 def _with_unfinished(parser: BatchParser, count: int, failure: str, timeout: float) -> list[Outcome]:
