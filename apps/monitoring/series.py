@@ -229,6 +229,48 @@ def latest_samples(pairs: Sequence[tuple[SeriesRef, int]], now: datetime | None 
     return latest
 
 
+#: Stamps ``newest_values`` reads first: the current one (maybe not written
+#: yet) and the one before. Only series without a sample among them are
+#: looked up further back, so a healthy fleet costs two keys per series.
+FIRST_LOOK = 2
+
+
+def newest_values(counters: Sequence[tuple[CounterKind, Any]], node_ids: Sequence[int], now: datetime | None = None,
+                  store=None) -> dict[tuple[str, int], dict[int, tuple[datetime, float]]]:
+    """What ``latest_samples`` finds, for every counter on every node, by
+    (kind, counter id) then node id, at fleet size: keys are built from the
+    count key and each stamp's text once, and the newest ``FIRST_LOOK``
+    stamps are read first. Raises the store's ``StoreUnavailable``."""
+    from apps.monitoring.samples import format_stamp
+
+    store = store or default_store()
+    now = now or dj_timezone.now()
+    found: dict[tuple[str, int], dict[int, tuple[datetime, float]]] = {}
+    todo = []
+    for kind, counter in counters:
+        endpoint = kind.endpoint_id(counter)
+        newest = floor_stamp(now, counter.interval_s)
+        stamps = [newest - timedelta(seconds=back * counter.interval_s) for back in range(LATEST_STAMPS)]
+        texts = [(s, format_stamp(s)) for s in stamps]
+        found[(kind.name, counter.pk)] = {}
+        todo.extend(((kind.name, counter.pk), node, kind.count_key(node, counter.pk, endpoint), texts)
+                    for node in node_ids)
+    for window in (slice(0, FIRST_LOOK), slice(FIRST_LOOK, LATEST_STAMPS)):
+        wanted = {f"{base}.{text}": (key, node, stamp) for key, node, base, texts in todo
+                  for stamp, text in texts[window]}
+        if not wanted:
+            break
+        for sample_key, value in store.get_values(list(wanted)).items():
+            if value is None:
+                continue
+            key, node, stamp = wanted[sample_key]
+            held = found[key].get(node)
+            if held is None or held[0] < stamp:
+                found[key][node] = (stamp, value)
+        todo = [item for item in todo if item[1] not in found[item[0]]]
+    return found
+
+
 def default_store():
     from apps.monitoring.store import SampleStore
 
