@@ -16,7 +16,7 @@ from apps.control.choices import NodeState
 from apps.control.models import Cluster, Node
 from apps.monitoring import series as series_svc
 from apps.monitoring.counters import config_error
-from apps.web.filters import NodeFilter, error_lines
+from apps.web.filters import NodeFilter
 
 #: Nodes per console page.
 PAGE_SIZE = 50
@@ -28,7 +28,11 @@ class NodeOrder:
     ids: list[int]  # every matching node, in the order asked for
     sort: str = SORT_BY_NAME
     q: str = ""
-    errors: list[str] = field(default_factory=list)
+    errors: dict[str, list[str]] = field(default_factory=dict)  # parameter -> what is wrong
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [f"{name}: {' '.join(messages)}" for name, messages in self.errors.items()]
 
 
 def sort_keys(counters) -> dict[str, tuple]:
@@ -48,10 +52,11 @@ def node_order(cluster: Cluster, params, counters, *, store=None, now: datetime 
     base = Node.objects.filter(cluster=cluster).exclude(state=NodeState.TERMINATED).order_by("name")
     found = NodeFilter(params, queryset=base)
     order = NodeOrder([], params.get("sort") or SORT_BY_NAME, params.get("q") or "")
-    order.errors = error_lines(found) if not found.is_valid() else []
+    order.errors = dict(found.errors) if not found.is_valid() else {}
     keys = sort_keys(counters)
     if order.sort not in keys:
-        order.errors.append(f"sort: {order.sort!r} is not name or a counter of this cluster (<kind>-<id>)")
+        order.errors["sort"] = [f"{order.sort!r} is not name or a counter of this cluster (<kind>-<id>), "
+                                "either way (-name)"]
         order.sort = SORT_BY_NAME
     if order.errors:
         return order

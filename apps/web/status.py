@@ -143,9 +143,3 @@ def cluster_status(cluster: Cluster, *, store=None, now: datetime | None = None,
     rows, error = _latest(counters, nodes, store, now)
     return ClusterStatus(cluster, nodes, node_health(nodes, counters), rows, trigger_rows(cluster, store, now),
                          error, now, node_tally(cluster))
-
-
-def overview(*, store=None, now: datetime | None = None) -> list[ClusterStatus]:
-    now = now or timezone.now()
-    store = store or series_svc.default_store()
-    return [cluster_status(c, store=store, now=now) for c in Cluster.objects.order_by("name")]

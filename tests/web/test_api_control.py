@@ -33,7 +33,7 @@ def test_cluster_status_has_size_nodes_newest_values_and_triggers(operator_clien
     (trigger,) = body["triggers"]
     assert trigger["name"] == "high-load" and trigger["timing_minutes"] == 1
     assert trigger["cooldown_left_s"] == 0 and trigger["last_fired_at"] is None
-    assert operator_client.get("/api/v1/clusters").json()[0]["name"] == "web"
+    assert operator_client.get("/api/v1/clusters").json()["results"][0]["name"] == "web"  # paginated (issue 11)
     assert operator_client.get("/api/v1/clusters/nope").status_code == 404
 
 
