@@ -271,6 +271,55 @@ def newest_values(counters: Sequence[tuple[CounterKind, Any]], node_ids: Sequenc
     return found
 
 
+#: Keys one band answer may read (stamps x nodes): on a large cluster a
+#: range is thinned further than MAX_POINTS, the same way (every k-th stamp).
+BAND_KEYS = 150_000
+#: Fewest stamps a band is thinned to, whatever the number of nodes.
+BAND_MIN_POINTS = 30
+#: Most worst nodes drawn over a band.
+MAX_WORST = 20
+
+
+def band_points(nodes: int) -> int:
+    return max(BAND_MIN_POINTS, min(MAX_POINTS, BAND_KEYS // max(1, nodes)))
+
+
+@dataclass
+class Band:
+    """The nodes' spread at each stamp: min, median (nearest rank: a value
+    some node has) and max over the nodes with a sample; None where none has."""
+
+    nodes: int
+    min: list[float | None]
+    p50: list[float | None]
+    max: list[float | None]
+    count: list[int]  # nodes with a sample at the stamp
+
+
+def band_of(result: SeriesResult) -> Band:
+    band = Band(len(result.nodes), [], [], [], [])
+    for i in range(len(result.stamps)):
+        values = sorted(v for n in result.nodes if (v := n.values[i]) is not None)
+        band.count.append(len(values))
+        band.min.append(values[0] if values else None)
+        band.p50.append(values[math.ceil(len(values) / 2) - 1] if values else None)
+        band.max.append(values[-1] if values else None)
+    return band
+
+
+def worst_nodes(result: SeriesResult, count: int, comparison: str) -> list[NodeSeries]:
+    """The ``count`` nodes whose newest sample in the range is worst: highest
+    for a counter breaching upwards (> or >=), lowest otherwise; nodes with no
+    sample in the range are never among them."""
+    newest = []
+    for node in result.nodes:
+        last = next((v for v in reversed(node.values) if v is not None), None)
+        if last is not None:
+            newest.append((-last if comparison.startswith(">") else last, node.node, node))
+    newest.sort(key=lambda item: (item[0], item[1]))
+    return [node for _, _, node in newest[:count]]
+
+
 def default_store():
     from apps.monitoring.store import SampleStore
 

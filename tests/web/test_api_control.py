@@ -142,7 +142,7 @@ def test_openapi_description_lists_every_endpoint(client):
         "/api/v1/executions/{id}", "/api/v1/executions/{id}/resume", "/api/v1/nodes/{id}/collection",
     }
     params = {p["name"] for p in spec["paths"]["/api/v1/series"]["get"]["parameters"]}
-    assert params == {"kind", "counter", "node", "range", "from", "to"}
+    assert params == {"kind", "counter", "node", "range", "from", "to", "aggregate", "worst"}  # + issue 11
 
 
 def test_a_newest_sample_from_missed_rounds_is_shown_but_marked_stale(operator_client, console_world, sample_store):

@@ -146,3 +146,40 @@ def test_a_clusters_status_pages_searches_and_sorts_its_nodes(operator_client, f
     assert len(found["nodes"]) == 10 and found["next"] is None
     bad = operator_client.get("/api/v1/clusters/fleet", {"sort": "ssh-0"})
     assert bad.status_code == 400 and list(bad.json()) == ["sort"]
+
+
+def test_the_series_api_gives_a_large_cluster_as_a_band_and_its_worst_nodes(operator_client, fleet):
+    counter = fleet.counters[0]
+    response = operator_client.get("/api/v1/series", {"kind": "ssh", "counter": counter.pk, "range": "15m",
+                                                      "aggregate": "band"})
+    assert response.status_code == 200, response.content[:500]
+    assert len(response.content) < 50 * KIB
+    body = response.json()
+    band, stamps = body["band"], body["stamps"]
+    at = stamps.index(int(fleet.stamp.timestamp()))
+    assert band["nodes"] == 1000 and band["count"][at] == 997
+    assert (band["min"][at], band["p50"][at], band["max"][at]) == (4.0, 502.0, 1000.0)
+    assert [s["node"] for s in body["series"]] == [f"fleet-{i:04d}" for i in range(1000, 995, -1)]
+    assert all(c == 0 for i, c in enumerate(band["count"]) if i != at)  # one round was written
+    three = operator_client.get("/api/v1/series", {"kind": "ssh", "counter": counter.pk, "aggregate": "band",
+                                                   "worst": 3}).json()
+    assert len(three["series"]) == 3
+    lines = operator_client.get("/api/v1/series", {"kind": "ssh", "counter": counter.pk, "range": "15m"}).json()
+    assert len(lines["series"]) == 1000 and lines["band"] is None  # asked for lines: still every node
+
+
+@pytest.mark.parametrize("query,param", [({"aggregate": "mean"}, "aggregate"), ({"aggregate": "band", "worst": 21}, "worst"),
+                                         ({"worst": 2}, "worst"), ({"aggregate": "band", "worst": "x"}, "worst")])
+def test_a_bad_aggregate_is_a_400_naming_it(operator_client, fleet, query, param):
+    response = operator_client.get("/api/v1/series", {"kind": "ssh", "counter": fleet.counters[0].pk, **query})
+    assert response.status_code == 400 and list(response.json()) == [param]
+
+
+def test_graphs_of_a_large_cluster_ask_for_the_band_and_of_a_small_one_for_lines(operator_client, fleet):
+    from tests.web.fleet import make_fleet as make
+
+    small = make("small", nodes=5, counters=1)
+    assert '"aggregate": "band"' in operator_client.get(f"/graphs/ssh/{fleet.counters[0].pk}/").content.decode()
+    assert '"aggregate": ""' in operator_client.get(f"/graphs/ssh/{small.counters[0].pk}/").content.decode()
+    assert 'data-aggregate="band"' in operator_client.get("/clusters/fleet/").content.decode()
+    assert "data-aggregate" not in operator_client.get("/clusters/small/").content.decode()

@@ -15,6 +15,7 @@ from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.models import Cluster, Execution, ExecutionStep, Node, Trigger
 from apps.monitoring import series as series_svc
 from apps.web import firing, node_list, status, summary
+from apps.web.graphs import BAND_FROM
 from apps.web.access import FIRE, MANAGE_NODES, console_context, console_page
 from apps.web.filters import ExecutionFilter, error_lines, execution_rows
 
@@ -24,9 +25,6 @@ from .forms import FireForm
 # The cluster page's small graphs (static/monitoring/graph.js draws them over
 # this range); each links to its graph page on the same range.
 MINI_RANGE = "15m"
-#: Above this many nodes a graph draws a band (min-max, median) and the worst
-#: nodes instead of a line per node (api/series.py's ?aggregate=band).
-BAND_FROM = 20
 
 
 def page(request: HttpRequest, template: str, context: dict, partial: str | None = None) -> HttpResponse:
