@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Console at fleet size: server time and size of the overview and of a
-cluster page (first page of nodes) with 1,000 nodes x 10 counters in the
+"""Console at fleet size: server time and size of the overview, of a
+cluster page (first page of nodes), of the status API and of a band graph's
+answer (one counter over an hour) with 1,000 nodes x 10 counters in the
 database and their newest samples in a real memcached (issue 11, item 5;
 targets: overview under 100 KiB and 0.2 s).
 
@@ -65,7 +66,9 @@ def main() -> int:
         figures = {}
         for label, url in (("overview", "/"), ("cluster_page", f"/clusters/{fleet.cluster.name}/"),
                            ("api_clusters", "/api/v1/clusters"),
-                           ("api_cluster", f"/api/v1/clusters/{fleet.cluster.name}")):
+                           ("api_cluster", f"/api/v1/clusters/{fleet.cluster.name}"),
+                           ("graph_band_1h", f"/api/v1/series?kind=ssh&counter={fleet.counters[0].pk}&range=1h"
+                                             "&aggregate=band")):
             ms, kib = measure(client, url, args.runs)
             figures[f"{label}_ms"], figures[f"{label}_kib"] = round(ms, 1), round(kib, 1)
         for key, value in figures.items():

@@ -271,8 +271,9 @@ def newest_values(counters: Sequence[tuple[CounterKind, Any]], node_ids: Sequenc
     return found
 
 
-#: Keys one band answer may read (stamps x nodes): on a large cluster a
-#: range is thinned further than MAX_POINTS, the same way (every k-th stamp).
+#: Keys one series answer may read (stamps x nodes): on a large cluster a
+#: range is thinned further than MAX_POINTS, the same way (every k-th stamp);
+#: up to 100 nodes MAX_POINTS is what limits.
 BAND_KEYS = 150_000
 #: Fewest stamps a band is thinned to, whatever the number of nodes.
 BAND_MIN_POINTS = 30

@@ -114,7 +114,7 @@ def query_series(params) -> tuple[svc.SeriesResult, int | None]:
     worst = parse_aggregate(params)
     start, end = time_range(params)
     nodes = svc.nodes_for(kind.cluster_id(counter), svc.parse_ids("node", params.getlist("node")))
-    points = svc.band_points(len(nodes)) if worst is not None else svc.MAX_POINTS
+    points = svc.band_points(len(nodes))  # 1,500 up to 100 nodes; fewer beyond, so one answer stays bounded
     return svc.read_series(kind, counter, nodes, start, end, max_points=points), worst
 
 
@@ -142,8 +142,8 @@ class SeriesView(APIView):
             OpenApiParameter("aggregate", str, enum=["band"],
                              description="band: the nodes' min, median and max per stamp (`band`) and only the "
                                          "worst nodes' series (for clusters too large for a line per node; "
-                                         "the range is thinned to at most "
-                                         f"{svc.BAND_KEYS} samples read)."),
+                                         "as in lines mode, a range is thinned so that at most "
+                                         f"{svc.BAND_KEYS} samples are read)."),
             OpenApiParameter("worst", {"type": "integer", "minimum": 0, "maximum": svc.MAX_WORST},
                              description=f"With aggregate=band: how many worst nodes' series (newest value "
                                          f"furthest past the threshold's side; default {DEFAULT_WORST})."),

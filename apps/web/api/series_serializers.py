@@ -42,7 +42,8 @@ class SeriesSerializer(serializers.Serializer):
     end = serializers.DateTimeField(help_text="End of the range asked for.")
     step_s = serializers.IntegerField(
         help_text="Seconds between stamps: the counter's interval, or a multiple of it when a long "
-                  "range was thinned to at most 1500 stamps (every k-th real sample, never averaged)."
+                  "range was thinned to at most 1500 stamps, or on a cluster of over 100 nodes to at most 150,000 "
+                  "samples read in all (every k-th real sample, never averaged)."
     )
     stamps = serializers.ListField(
         child=serializers.IntegerField(), help_text="Sample times, seconds since the Unix epoch (UTC)."
