@@ -183,3 +183,34 @@ def test_graphs_of_a_large_cluster_ask_for_the_band_and_of_a_small_one_for_lines
     assert '"aggregate": ""' in operator_client.get(f"/graphs/ssh/{small.counters[0].pk}/").content.decode()
     assert 'data-aggregate="band"' in operator_client.get("/clusters/fleet/").content.decode()
     assert "data-aggregate" not in operator_client.get("/clusters/small/").content.decode()
+
+
+def test_the_cluster_wide_counts_agree_with_each_nodes_badge(sample_store):
+    """node_tally counts in one grouped query what NodeHealth.of decides per
+    node: ok, degraded (one counter failing), failing, unknown, paused."""
+    from apps.control.choices import NodeState
+    from apps.monitoring import health
+    from apps.monitoring.samples import CollectionError, Sample, SeriesRef
+    from apps.web.status import node_health
+    from apps.web.summary import node_tally
+
+    fleet = make_fleet("mixed", nodes=6, counters=2)
+    ok, degraded, failing, unknown, paused, draining = fleet.nodes
+    a, b = fleet.counters
+    ref = lambda node, counter: SeriesRef("ssh", node.pk, counter.pk)  # noqa: E731
+    health.record_results([
+        Sample(ref(ok, a), fleet.stamp, 1.0), Sample(ref(ok, b), fleet.stamp, 1.0),
+        Sample(ref(degraded, a), fleet.stamp, 1.0),
+        CollectionError(node_id=degraded.pk, message="not a number", series=ref(degraded, b), at=fleet.stamp),
+        CollectionError(node_id=failing.pk, message="ssh: refused", at=fleet.stamp),
+        CollectionError(node_id=paused.pk, message="ssh: refused", at=fleet.stamp),
+    ], now=fleet.stamp)
+    type(paused).objects.filter(pk=paused.pk).update(collection_enabled=False)
+    type(draining).objects.filter(pk=draining.pk).update(state=NodeState.DRAINING)
+    nodes = list(type(ok).objects.filter(cluster=fleet.cluster))
+    states = [h.state for h in node_health(nodes).values()]
+    tally = node_tally(fleet.cluster)
+    assert sorted(states) == ["degraded", "failing", "ok", "paused", "paused", "unknown"]
+    assert (tally.total, tally.size) == (6, 5)
+    assert (tally.up, tally.degraded, tally.failing) == (
+        states.count("ok") + states.count("degraded"), states.count("degraded"), states.count("failing"))
