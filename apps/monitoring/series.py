@@ -229,6 +229,98 @@ def latest_samples(pairs: Sequence[tuple[SeriesRef, int]], now: datetime | None 
     return latest
 
 
+#: Stamps ``newest_values`` reads first: the current one (maybe not written
+#: yet) and the one before. Only series without a sample among them are
+#: looked up further back, so a healthy fleet costs two keys per series.
+FIRST_LOOK = 2
+
+
+def newest_values(counters: Sequence[tuple[CounterKind, Any]], node_ids: Sequence[int], now: datetime | None = None,
+                  store=None) -> dict[tuple[str, int], dict[int, tuple[datetime, float]]]:
+    """What ``latest_samples`` finds, for every counter on every node, by
+    (kind, counter id) then node id, at fleet size: keys are built from the
+    count key and each stamp's text once, and the newest ``FIRST_LOOK``
+    stamps are read first. Raises the store's ``StoreUnavailable``."""
+    from apps.monitoring.samples import format_stamp
+
+    store = store or default_store()
+    now = now or dj_timezone.now()
+    found: dict[tuple[str, int], dict[int, tuple[datetime, float]]] = {}
+    todo = []
+    for kind, counter in counters:
+        endpoint = kind.endpoint_id(counter)
+        newest = floor_stamp(now, counter.interval_s)
+        stamps = [newest - timedelta(seconds=back * counter.interval_s) for back in range(LATEST_STAMPS)]
+        texts = [(s, format_stamp(s)) for s in stamps]
+        found[(kind.name, counter.pk)] = {}
+        todo.extend(((kind.name, counter.pk), node, kind.count_key(node, counter.pk, endpoint), texts)
+                    for node in node_ids)
+    for window in (slice(0, FIRST_LOOK), slice(FIRST_LOOK, LATEST_STAMPS)):
+        wanted = {f"{base}.{text}": (key, node, stamp) for key, node, base, texts in todo
+                  for stamp, text in texts[window]}
+        if not wanted:
+            break
+        for sample_key, value in store.get_values(list(wanted)).items():
+            if value is None:
+                continue
+            key, node, stamp = wanted[sample_key]
+            held = found[key].get(node)
+            if held is None or held[0] < stamp:
+                found[key][node] = (stamp, value)
+        todo = [item for item in todo if item[1] not in found[item[0]]]
+    return found
+
+
+#: Keys one series answer may read (stamps x nodes): on a large cluster a
+#: range is thinned further than MAX_POINTS, the same way (every k-th stamp);
+#: up to 100 nodes MAX_POINTS is what limits.
+BAND_KEYS = 150_000
+#: Fewest stamps a band is thinned to, whatever the number of nodes.
+BAND_MIN_POINTS = 30
+#: Most worst nodes drawn over a band.
+MAX_WORST = 20
+
+
+def band_points(nodes: int) -> int:
+    return max(BAND_MIN_POINTS, min(MAX_POINTS, BAND_KEYS // max(1, nodes)))
+
+
+@dataclass
+class Band:
+    """The nodes' spread at each stamp: min, median (nearest rank: a value
+    some node has) and max over the nodes with a sample; None where none has."""
+
+    nodes: int
+    min: list[float | None]
+    p50: list[float | None]
+    max: list[float | None]
+    count: list[int]  # nodes with a sample at the stamp
+
+
+def band_of(result: SeriesResult) -> Band:
+    band = Band(len(result.nodes), [], [], [], [])
+    for i in range(len(result.stamps)):
+        values = sorted(v for n in result.nodes if (v := n.values[i]) is not None)
+        band.count.append(len(values))
+        band.min.append(values[0] if values else None)
+        band.p50.append(values[math.ceil(len(values) / 2) - 1] if values else None)
+        band.max.append(values[-1] if values else None)
+    return band
+
+
+def worst_nodes(result: SeriesResult, count: int, comparison: str) -> list[NodeSeries]:
+    """The ``count`` nodes whose newest sample in the range is worst: highest
+    for a counter breaching upwards (> or >=), lowest otherwise; nodes with no
+    sample in the range are never among them."""
+    newest = []
+    for node in result.nodes:
+        last = next((v for v in reversed(node.values) if v is not None), None)
+        if last is not None:
+            newest.append((-last if comparison.startswith(">") else last, node.node, node))
+    newest.sort(key=lambda item: (item[0], item[1]))
+    return [node for _, _, node in newest[:count]]
+
+
 def default_store():
     from apps.monitoring.store import SampleStore
 

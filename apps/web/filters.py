@@ -14,10 +14,10 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.control.choices import ExecutionStatus
-from apps.control.models import Execution
+from apps.control.models import Execution, Node
 from apps.monitoring.series import SeriesQueryError, parse_ids
 
 
@@ -92,3 +92,17 @@ def execution_rows() -> QuerySet[Execution]:
 def error_lines(filterset: django_filters.FilterSet) -> list[str]:
     """A filter set's errors as "parameter: what is wrong" lines (for pages)."""
     return [f"{name}: {' '.join(messages)}" for name, messages in filterset.errors.items()]
+
+
+class NodeFilter(django_filters.FilterSet):
+    """The cluster page's and /api/v1/clusters/<name>'s node search: ``q``
+    finds nodes whose name or address contains it (any case)."""
+
+    q = django_filters.CharFilter(method="search", max_length=200)
+
+    class Meta:
+        model = Node
+        fields = ["q"]
+
+    def search(self, queryset: QuerySet[Node], name: str, value: str) -> QuerySet[Node]:
+        return queryset.filter(Q(name__icontains=value) | Q(address__icontains=value))

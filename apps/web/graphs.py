@@ -12,9 +12,15 @@ from apps.web.access import console_context, console_page
 from apps.web.templatetags.console_tags import value
 
 
+#: Above this many nodes a graph draws a band (min-max, median) and the worst
+#: nodes instead of a line per node (/api/v1/series?aggregate=band).
+BAND_FROM = 20
+
+
 @console_page()
 def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
-    """One line per node, live: the page draws what /api/v1/series returns
+    """One line per node (past BAND_FROM nodes: a band and the worst nodes),
+    live: the page draws what /api/v1/series returns
     (static/monitoring/graph.js), so the graph and the API cannot disagree."""
     try:
         counter_kind = svc.counter_kind(kind)
@@ -40,6 +46,7 @@ def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
             "thresholdLabel": value(threshold), "timeZone": settings.TIME_ZONE,
             # Poll about once per new sample, but not more often than every 2 s.
             "refreshMs": max(2000, min(counter.interval_s * 1000, 15000)) if not error else 60000,
+            "aggregate": "band" if len(nodes) > BAND_FROM else "",
         },
     })
 

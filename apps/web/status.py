@@ -21,6 +21,7 @@ from apps.monitoring import series as series_svc
 from apps.monitoring.choices import breaches
 from apps.monitoring.counters import config_error
 from apps.monitoring.health import NodeHealth
+from apps.web.summary import NodeTally, Tallied, node_tally
 
 
 @dataclass
@@ -68,7 +69,10 @@ class TriggerRow:
 
 
 @dataclass
-class ClusterStatus:
+class ClusterStatus(Tallied):
+    """A cluster with some of its nodes in full (``nodes``: all of them, or a
+    page); the counts in the header (``tally``) are always cluster-wide."""
+
     cluster: Cluster
     nodes: list[Node]
     health: dict[int, NodeHealth]
@@ -76,32 +80,7 @@ class ClusterStatus:
     triggers: list[TriggerRow]
     store_error: str = ""
     at: datetime = field(default_factory=timezone.now)
-
-    @property
-    def size(self) -> int:
-        return sum(1 for n in self.nodes if n.state == NodeState.RUNNING)
-
-    @property
-    def nodes_up(self) -> int:
-        """Nodes collecting now: a degraded node (some counters failing) is up."""
-        return sum(1 for n in self.nodes if self.health[n.pk].state in ("ok", "degraded"))
-
-    @property
-    def nodes_degraded(self) -> int:
-        return sum(1 for n in self.nodes if self.health[n.pk].state == "degraded")
-
-    @property
-    def nodes_failing(self) -> int:
-        return sum(1 for n in self.nodes if self.health[n.pk].state == "failing")
-
-    @property
-    def size_state(self) -> str:
-        c = self.cluster
-        if self.size < c.min_size:
-            return "below min"
-        if self.size > c.max_size:
-            return "above max"
-        return "within bounds"
+    tally: NodeTally = field(default_factory=NodeTally)
 
 
 def node_health(nodes: list[Node], counters: list[tuple[series_svc.CounterKind, Any]] = ()
@@ -149,20 +128,18 @@ def trigger_row(trigger: Trigger, *, store=None, now: datetime | None = None) ->
         return TriggerRow(trigger, None, str(exc))
 
 
-def _trigger_rows(cluster: Cluster, store, now: datetime) -> list[TriggerRow]:
+def trigger_rows(cluster: Cluster, store, now: datetime) -> list[TriggerRow]:
     return [trigger_row(t, store=store, now=now) for t in cluster.triggers.select_related("cluster").order_by("name")]
 
 
-def cluster_status(cluster: Cluster, *, store=None, now: datetime | None = None) -> ClusterStatus:
+def cluster_status(cluster: Cluster, *, store=None, now: datetime | None = None,
+                   nodes: list[Node] | None = None) -> ClusterStatus:
+    """``nodes``: the nodes shown in full (default: every node not terminated)."""
     now = now or timezone.now()
     store = store or series_svc.default_store()
-    nodes = list(cluster.nodes.exclude(state=NodeState.TERMINATED).order_by("name"))
+    if nodes is None:
+        nodes = list(cluster.nodes.exclude(state=NodeState.TERMINATED).order_by("name"))
     counters = series_svc.counters_of_cluster(cluster.pk)
     rows, error = _latest(counters, nodes, store, now)
-    return ClusterStatus(cluster, nodes, node_health(nodes, counters), rows, _trigger_rows(cluster, store, now), error, now)
-
-
-def overview(*, store=None, now: datetime | None = None) -> list[ClusterStatus]:
-    now = now or timezone.now()
-    store = store or series_svc.default_store()
-    return [cluster_status(c, store=store, now=now) for c in Cluster.objects.order_by("name")]
+    return ClusterStatus(cluster, nodes, node_health(nodes, counters), rows, trigger_rows(cluster, store, now),
+                         error, now, node_tally(cluster))

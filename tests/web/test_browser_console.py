@@ -293,3 +293,68 @@ def test_a_custom_range_is_in_the_url_and_a_refused_one_shows_why(page, shop, op
     page.click('#ranges [data-range="1h"]')
     page.wait_for_function("() => window.pyscalerGraphs[0].plot !== null")
     assert "range=1h" in page.url and "from=" not in page.url
+
+
+@pytest.fixture
+def big_fleet(transactional_db, memcached_servers, settings):
+    """300 nodes x 3 counters with a 15-minute history (tests/web/fleet.py)."""
+    from tests.web.fleet import fill_history, make_fleet
+
+    settings.MEMCACHED_SERVERS = memcached_servers
+    made = make_fleet(nodes=300, counters=3)
+    fill_history(made)
+    return made
+
+
+def _node_rows(page) -> list[str]:
+    return page.eval_on_selector_all("table.nodes tr[data-node]", "rows => rows.map(r => r.dataset.node)")
+
+
+def test_a_large_cluster_is_summed_up_searched_sorted_paged_and_drawn_as_a_band(page, big_fleet, operator_user):
+    """Issue 11, item 5: the overview's summary, the cluster page's search,
+    sort and pages, and the band graphs, in a real browser."""
+    fleet = big_fleet
+    _login(page, "oscar", "oscar-pw-1234")
+    page.goto("/")
+    row = page.locator('[data-cluster="fleet"] tr[data-counter="c00"]')
+    assert row.locator("[data-breaching]").get_attribute("data-breaching") == "7"
+    assert row.locator("[data-worst]").all_text_contents() == ["fleet-0300", "fleet-0299", "fleet-0298"]
+    assert page.locator('[data-cluster="fleet"] th', has_text="fleet-0001").count() == 0
+    page.screenshot(path=str(SCREENSHOTS / "overview-fleet.png"), full_page=True)
+
+    page.goto("/clusters/fleet/")
+    assert _node_rows(page) == [f"fleet-{i:04d}" for i in range(1, 51)]
+    page.click("#node-pager a[rel=next]")
+    page.wait_for_url("**page=2*")
+    assert _node_rows(page)[0] == "fleet-0051"
+    page.fill("#node-search input[name=q]", "fleet-029")
+    page.click("#node-search button[type=submit]")
+    page.wait_for_url("**q=fleet-029*")
+    assert _node_rows(page) == [f"fleet-{i:04d}" for i in range(290, 300)]
+    key = f"ssh-{fleet.counters[0].pk}"
+    page.click(f'a[data-sort="{key}"]')
+    page.wait_for_url(f"**sort={key}*")
+    assert _node_rows(page)[0] == "fleet-0290" and "q=fleet-029" in page.url  # the search is kept
+    page.click(f'a[data-sort="{key}"]')
+    page.wait_for_url(f"**sort=-{key}*")
+    assert _node_rows(page)[0] == "fleet-0299"
+    page.goto(f"/clusters/fleet/?sort=-{key}")
+    assert _node_rows(page)[:2] == ["fleet-0300", "fleet-0299"]
+
+    page.wait_for_function("() => window.pyscalerGraphs.length === 3 && "
+                           "window.pyscalerGraphs.every(g => g.plot && g.el.dataset.band === '1')")
+    labels = page.evaluate("() => window.pyscalerGraphs[0].plot.series.map(s => s.label)")
+    assert labels[1:4] == ["min of 300 nodes", "median", "max"]
+    assert labels[4] == "worst: fleet-0300" and labels[-1].startswith("threshold")
+    page.screenshot(path=str(SCREENSHOTS / "cluster-fleet.png"), full_page=True)
+
+    page.goto(f"/graphs/ssh/{fleet.counters[0].pk}/?range=15m")
+    page.wait_for_function("() => window.pyscalerGraphs[0].plot && "
+                           "window.pyscalerGraphs[0].el.dataset.band === '1'")
+    drawn = page.evaluate("() => window.pyscalerGraphs[0].plot.data")
+    mins, medians, maxes = drawn[1], drawn[2], drawn[3]
+    filled = [i for i, v in enumerate(maxes) if v is not None]
+    assert len(filled) >= 25
+    assert all(mins[i] <= medians[i] <= maxes[i] for i in filled)
+    assert "band of 300 nodes" in page.text_content("#graph-status")
+    page.screenshot(path=str(SCREENSHOTS / "graph-band.png"), full_page=True)

@@ -9,6 +9,7 @@ from apps.control.choices import ExecutionStatus, NodeState, StepStatus
 from apps.control.models import Execution, ExecutionStep
 from apps.monitoring import sources
 from apps.web.status import ClusterStatus, TriggerRow
+from apps.web.summary import TOP_BREACHING, ClusterSummary, CounterSummary, Tallied
 
 
 # ---------------------------------------------------------------------------
@@ -42,7 +43,23 @@ class LatestValueSerializer(serializers.Serializer):
     stale = serializers.BooleanField(help_text="The newest sample is older than three intervals (rounds were missed).")
 
 
-class CounterStatusSerializer(serializers.Serializer):
+class WorstNodeSerializer(serializers.Serializer):
+    node_id = serializers.IntegerField()
+    node = serializers.CharField()
+    value = serializers.FloatField()
+
+
+class CounterSpreadSerializer(serializers.Serializer):
+    nodes = serializers.IntegerField(help_text="Nodes with a newest sample (the figures are over these).")
+    min = serializers.FloatField(allow_null=True)
+    median = serializers.FloatField(allow_null=True)
+    p95 = serializers.FloatField(allow_null=True, help_text="Nearest rank: a value some node has.")
+    max = serializers.FloatField(allow_null=True)
+    breaching = serializers.IntegerField(help_text="Nodes whose newest sample breaches the threshold.")
+    worst = WorstNodeSerializer(many=True, help_text=f"The worst breaching nodes (at most {TOP_BREACHING}).")
+
+
+class CounterInfoSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=sources.kinds())
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -55,7 +72,11 @@ class CounterStatusSerializer(serializers.Serializer):
     error = serializers.CharField(allow_blank=True, help_text="A stored number out of range (the counter is "
                                                             "neither collected nor counted until fixed); "
                                                             "empty when the counter is fine.")
-    latest = LatestValueSerializer(many=True)
+    summary = CounterSpreadSerializer(help_text="The newest samples of every node of the cluster, summed up.")
+
+
+class CounterStatusSerializer(CounterInfoSerializer):
+    latest = LatestValueSerializer(many=True, help_text="The newest sample of each node of this page.")
 
 
 class SeriesProgressSerializer(serializers.Serializer):
@@ -72,7 +93,7 @@ class SeriesProgressSerializer(serializers.Serializer):
     latest_stamp = serializers.DateTimeField(allow_null=True)
 
 
-class TriggerStatusSerializer(serializers.Serializer):
+class TriggerSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     cluster = serializers.CharField()
@@ -90,11 +111,15 @@ class TriggerStatusSerializer(serializers.Serializer):
     last_fired_at = serializers.DateTimeField(allow_null=True)
     progress = serializers.FloatField(allow_null=True, help_text="The highest series' progress towards firing (0-1).")
     store_error = serializers.CharField(allow_null=True)
+
+
+class TriggerStatusSerializer(TriggerSummarySerializer):
     series = SeriesProgressSerializer(many=True)
 
 
-class ClusterStatusSerializer(serializers.Serializer):
+class ClusterSummarySerializer(serializers.Serializer):
     name = serializers.CharField()
+    url = serializers.CharField(help_text="The cluster's status with its nodes.")
     description = serializers.CharField(allow_blank=True)
     size = serializers.IntegerField(help_text="Running nodes.")
     min_size = serializers.IntegerField()
@@ -102,10 +127,19 @@ class ClusterStatusSerializer(serializers.Serializer):
     nodes_up = serializers.IntegerField(help_text="Nodes collecting (ok or degraded).")
     nodes_degraded = serializers.IntegerField(help_text="Nodes with some counters failing, others collecting.")
     nodes_failing = serializers.IntegerField(help_text="Nodes of which nothing collects.")
+    node_count = serializers.IntegerField(help_text="Nodes not terminated.")
     store_error = serializers.CharField(allow_blank=True)
-    nodes = NodeStatusSerializer(many=True)
+    counters = CounterInfoSerializer(many=True)
+    triggers = TriggerSummarySerializer(many=True, help_text="Each trigger's series: /api/v1/triggers/<id>/status.")
+
+
+class ClusterStatusSerializer(ClusterSummarySerializer):
+    nodes_matching = serializers.IntegerField(help_text="Nodes matching q (all nodes without q).")
+    next = serializers.CharField(allow_null=True, help_text="The next page of nodes.")
+    previous = serializers.CharField(allow_null=True, help_text="The previous page of nodes.")
+    nodes = NodeStatusSerializer(many=True, help_text="This page of nodes (limit/offset, q, sort).")
     counters = CounterStatusSerializer(many=True)
-    triggers = TriggerStatusSerializer(many=True)
+    triggers = TriggerStatusSerializer(many=True, help_text="Series of this page's nodes and cluster aggregates.")
 
 
 def trigger_payload(row: TriggerRow) -> dict:
@@ -127,13 +161,50 @@ def trigger_payload(row: TriggerRow) -> dict:
     }
 
 
-def cluster_payload(status: ClusterStatus) -> dict:
+def _counter_info(kind, counter, error: str, spread: CounterSummary) -> dict:
+    return {"kind": kind.name, "id": counter.pk, "name": counter.name, "jvm": kind.endpoint_name(counter),
+            "unit": counter.unit, "threshold": counter.threshold if math.isfinite(counter.threshold) else None,
+            "error": error, "comparison": counter.comparison, "interval_s": counter.interval_s,
+            "enabled": counter.enabled,
+            "summary": {"nodes": spread.nodes, "min": spread.min, "median": spread.median, "p95": spread.p95,
+                        "max": spread.max, "breaching": spread.breaching,
+                        "worst": [{"node_id": n, "node": name, "value": v} for n, name, v in spread.top]}}
+
+
+def _cluster_head(status: Tallied, store_error: str) -> dict:
     c = status.cluster
     return {
-        "name": c.name, "description": c.description, "size": status.size, "min_size": c.min_size,
-        "max_size": c.max_size, "nodes_up": status.nodes_up,
-        "nodes_degraded": status.nodes_degraded, "nodes_failing": status.nodes_failing,
-        "store_error": status.store_error,
+        "name": c.name, "url": f"/api/v1/clusters/{c.name}", "description": c.description, "size": status.size,
+        "min_size": c.min_size, "max_size": c.max_size, "node_count": status.node_count,
+        "nodes_up": status.nodes_up, "nodes_degraded": status.nodes_degraded, "nodes_failing": status.nodes_failing,
+        "store_error": store_error,
+    }
+
+
+def summary_payload(summary: ClusterSummary) -> dict:
+    """A cluster in the list: no per-node entries, whatever its size."""
+    triggers = []
+    for row in summary.triggers:
+        payload = trigger_payload(row)
+        del payload["series"]
+        triggers.append(payload)
+    return {**_cluster_head(summary, summary.store_error),
+            "counters": [_counter_info(s.kind, s.counter, s.error, s) for s in summary.counters],
+            "triggers": triggers}
+
+
+def cluster_payload(status: ClusterStatus, spreads: list[CounterSummary], page: dict) -> dict:
+    """A cluster with one page of nodes (``page``: nodes_matching, next,
+    previous); its triggers' series are those of these nodes and aggregates."""
+    shown = {n.pk for n in status.nodes}
+    by_key = {s.key: s for s in spreads}
+    triggers = []
+    for row in status.triggers:
+        payload = trigger_payload(row)
+        payload["series"] = [x for x in payload["series"] if x["node_id"] is None or x["node_id"] in shown]
+        triggers.append(payload)
+    return {
+        **_cluster_head(status, status.store_error), **page,
         "nodes": [
             {"id": n.pk, "name": n.name, "address": n.address, "state": n.state,
              "collection_enabled": n.collection_enabled, "protected": n.protected,
@@ -141,15 +212,11 @@ def cluster_payload(status: ClusterStatus) -> dict:
             for n in status.nodes
         ],
         "counters": [
-            {"kind": row.kind.name, "id": row.counter.pk, "name": row.counter.name,
-             "jvm": row.kind.endpoint_name(row.counter), "unit": row.counter.unit,
-             "threshold": row.counter.threshold if math.isfinite(row.counter.threshold) else None,
-             "error": row.error, "comparison": row.counter.comparison,
-             "interval_s": row.counter.interval_s, "enabled": row.counter.enabled,
+            {**_counter_info(row.kind, row.counter, row.error, by_key[row.key]),
              "latest": [{"node_id": node_id, **vars(cell)} for node_id, cell in row.latest.items()]}
             for row in status.counters
         ],
-        "triggers": [trigger_payload(t) for t in status.triggers],
+        "triggers": triggers,
     }
 
 

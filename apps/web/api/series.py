@@ -29,15 +29,44 @@ def counter_info(kind: svc.CounterKind, counter) -> dict:
     }
 
 
-def series_payload(result: svc.SeriesResult) -> dict:
+def series_payload(result: svc.SeriesResult, worst: int | None = None) -> dict:
+    """``worst``: answer with the band of every node and only the ``worst``
+    nodes' series (aggregate=band)."""
+    shown, band = result.nodes, None
+    if worst is not None:
+        spread = svc.band_of(result)
+        band = {"nodes": spread.nodes, "min": spread.min, "p50": spread.p50, "max": spread.max,
+                "count": spread.count}
+        shown = svc.worst_nodes(result, worst, result.counter.comparison)
     return {
         "counter": counter_info(result.kind, result.counter),
         "start": result.start,
         "end": result.end,
         "step_s": result.step_s,
         "stamps": [int(s.timestamp()) for s in result.stamps],
-        "series": [{"node_id": n.node_id, "node": n.node, "values": n.values} for n in result.nodes],
+        "series": [{"node_id": n.node_id, "node": n.node, "values": n.values} for n in shown],
+        "band": band,
     }
+
+
+#: Worst nodes drawn over a band unless ``worst`` says otherwise.
+DEFAULT_WORST = 5
+
+
+def parse_aggregate(params) -> int | None:
+    """None for a line per node; else how many worst nodes go with the band."""
+    aggregate, worst = params.get("aggregate"), params.get("worst")
+    if aggregate not in (None, "", "band"):
+        raise svc.SeriesQueryError("aggregate", f"{aggregate!r} is not an aggregate; use band")
+    if not aggregate:
+        if worst:
+            raise svc.SeriesQueryError("worst", "worst goes with aggregate=band")
+        return None
+    if worst in (None, ""):
+        return DEFAULT_WORST
+    if not worst.isdigit() or len(worst) > 3 or int(worst) > svc.MAX_WORST:
+        raise svc.SeriesQueryError("worst", f"worst must be a whole number from 0 to {svc.MAX_WORST}")
+    return int(worst)
 
 
 # Stamps are computed a step past ``to``: keep the whole grid inside what
@@ -67,10 +96,10 @@ def time_range(params) -> tuple[datetime, datetime]:
     return start, end
 
 
-def query_series(params) -> svc.SeriesResult:
-    """Parse the query (``params`` is a QueryDict) and read the series.
-    Raises SeriesQueryError naming the bad parameter."""
-    unknown = sorted(set(params) - {"kind", "counter", "node", "range", "from", "to"})
+def query_series(params) -> tuple[svc.SeriesResult, int | None]:
+    """Parse the query (``params`` is a QueryDict) and read the series, with
+    parse_aggregate's answer. Raises SeriesQueryError naming the bad parameter."""
+    unknown = sorted(set(params) - {"kind", "counter", "node", "range", "from", "to", "aggregate", "worst"})
     if unknown:
         raise svc.SeriesQueryError(unknown[0], f"unknown parameter {unknown[0]!r}")
     if not params.get("kind"):
@@ -82,9 +111,11 @@ def query_series(params) -> svc.SeriesResult:
     counter = svc.get_counter(kind, counter_ids[0])
     if error := config_error(counter):
         raise svc.SeriesQueryError("counter", f"counter {counter.name} cannot be read: {error} (fix it in admin)")
+    worst = parse_aggregate(params)
     start, end = time_range(params)
     nodes = svc.nodes_for(kind.cluster_id(counter), svc.parse_ids("node", params.getlist("node")))
-    return svc.read_series(kind, counter, nodes, start, end)
+    points = svc.band_points(len(nodes))  # 1,500 up to 100 nodes; fewer beyond, so one answer stays bounded
+    return svc.read_series(kind, counter, nodes, start, end, max_points=points), worst
 
 
 class SeriesView(APIView):
@@ -108,6 +139,14 @@ class SeriesView(APIView):
             OpenApiParameter("range", str, enum=list(svc.RANGES), description="A range ending now (default 1h)."),
             OpenApiParameter("from", OpenApiTypes.DATETIME, description="Start of a custom range (ISO 8601)."),
             OpenApiParameter("to", OpenApiTypes.DATETIME, description="End of a custom range; default now."),
+            OpenApiParameter("aggregate", str, enum=["band"],
+                             description="band: the nodes' min, median and max per stamp (`band`) and only the "
+                                         "worst nodes' series (for clusters too large for a line per node; "
+                                         "as in lines mode, a range is thinned so that at most "
+                                         f"{svc.BAND_KEYS} samples are read)."),
+            OpenApiParameter("worst", {"type": "integer", "minimum": 0, "maximum": svc.MAX_WORST},
+                             description=f"With aggregate=band: how many worst nodes' series (newest value "
+                                         f"furthest past the threshold's side; default {DEFAULT_WORST})."),
         ],
         responses={
             200: SeriesSerializer,
@@ -117,9 +156,9 @@ class SeriesView(APIView):
     )
     def get(self, request: Request) -> Response:
         try:
-            result = query_series(request.query_params)
+            result, worst = query_series(request.query_params)
         except svc.SeriesQueryError as exc:
             raise ValidationError({exc.param: [exc.message]}) from None
         except svc.store_errors() as exc:
             return Response({"detail": f"sample store unavailable: {exc}"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        return Response(SeriesSerializer(series_payload(result)).data)
+        return Response(SeriesSerializer(series_payload(result, worst)).data)

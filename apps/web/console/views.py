@@ -13,7 +13,9 @@ from django.views.decorators.http import require_POST
 from apps.actions.models import Action
 from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.models import Cluster, Execution, ExecutionStep, Node, Trigger
-from apps.web import firing, status
+from apps.monitoring import series as series_svc
+from apps.web import firing, node_list, status, summary
+from apps.web.graphs import BAND_FROM
 from apps.web.access import FIRE, MANAGE_NODES, console_context, console_page
 from apps.web.filters import ExecutionFilter, error_lines, execution_rows
 
@@ -35,7 +37,32 @@ def page(request: HttpRequest, template: str, context: dict, partial: str | None
 
 @console_page()
 def overview(request: HttpRequest) -> HttpResponse:
-    return page(request, "console/overview.html", {"clusters": status.overview()}, "console/_overview.html")
+    return page(request, "console/overview.html", {"clusters": summary.overview()}, "console/_overview.html")
+
+
+def _node_page(request: HttpRequest, cluster: Cluster) -> dict:
+    """The page of nodes shown in full (searched, sorted, ?page=), the
+    whole cluster's counter summary, and the live part's query."""
+    counters = series_svc.counters_of_cluster(cluster.pk)
+    order = node_list.node_order(cluster, request.GET, counters)
+    nodes = Paginator(order.ids, node_list.PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = status.cluster_status(cluster, nodes=node_list.nodes_by_id(list(nodes.object_list)))
+    names = summary.node_names(cluster)
+    shown_summary, _ = summary.counter_summaries(counters, names, series_svc.default_store(), shown.at)
+    live = request.GET.copy()
+    live["partial"] = "1"
+    kept = request.GET.copy()
+    kept.pop("page", None)
+    kept.pop("partial", None)
+    return {"s": shown, "nodes_page": nodes, "order": order, "summary": shown_summary,
+            "live_query": live.urlencode(), "kept_query": kept.urlencode(),
+            "sort_query": _without(kept, "sort"), "mini_band": len(names) > BAND_FROM}
+
+
+def _without(query, name: str) -> str:
+    rest = query.copy()
+    rest.pop(name, None)
+    return rest.urlencode()
 
 
 @console_page()
@@ -44,7 +71,7 @@ def cluster_detail(request: HttpRequest, name: str) -> HttpResponse:
     actions = [(a, firing.plan_action(a)[0].needs_target) for a in Action.objects.filter(cluster=cluster)]
     removers = [a for a, _ in actions if firing.removes_target(a)]
     return page(request, "console/cluster.html",
-                {"s": status.cluster_status(cluster), "cluster": cluster, "actions": actions,
+                {**_node_page(request, cluster), "cluster": cluster, "actions": actions,
                  "remove_actions": removers, "mini_range": MINI_RANGE},
                 "console/_cluster.html")
 

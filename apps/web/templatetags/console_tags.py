@@ -70,6 +70,51 @@ def get(mapping, key):
 
 
 @register.filter
+def spread(summary) -> list[tuple[float | None, bool]]:
+    """A counter summary's min, median, p95 and max, each with whether it breaches."""
+    from apps.monitoring.choices import breaches
+
+    cells = []
+    for number in (summary.min, summary.median, summary.p95, summary.max):
+        try:
+            hit = number is not None and breaches(number, summary.counter.comparison, summary.counter.threshold)
+        except ValueError:  # a stored comparison past validation (shown with its error)
+            hit = False
+        cells.append((number, hit))
+    return cells
+
+
+#: Series of a trigger listed on a page (a trigger on a 1,000-node cluster
+#: has thousands); the rest are counted.
+SHOWN_SERIES = 10
+
+
+def _progress_of(series) -> float:
+    progress = series.get("progress") if isinstance(series, dict) else getattr(series, "progress", None)
+    return progress or 0
+
+
+@register.filter
+def closest(series) -> list:
+    """All series when few, else the SHOWN_SERIES closest to firing."""
+    series = list(series or [])
+    if len(series) <= SHOWN_SERIES:
+        return series
+    return sorted(series, key=_progress_of, reverse=True)[:SHOWN_SERIES]
+
+
+@register.filter
+def hidden_count(series) -> int:
+    return max(0, len(series or []) - SHOWN_SERIES)
+
+
+@register.filter
+def sort_key(sort: str) -> str:
+    """The counter (or name) a ``sort`` value orders by, either way."""
+    return (sort or "").lstrip("-")
+
+
+@register.filter
 def ago(when) -> str:
     """12s ago, 4m 10s ago: finer than timesince for things that happen every few seconds."""
     if when is None:

@@ -6,6 +6,9 @@
  * can be bookmarked; a range the API refuses clears the chart and shows why.
  * Times are written as the console pages write them: 2026-11-30 19:45:11 UTC,
  * in the server's TIME_ZONE (graph config timeZone).
+ * A large cluster's graph (cfg.aggregate "band") draws the nodes' spread
+ * instead: a filled band from min to max with the median as a line, and the
+ * worst few nodes (the API's ?aggregate=band) over it.
  * Tests read window.pyscalerGraphs to compare what is drawn with the samples. */
 (function () {
   "use strict";
@@ -50,9 +53,12 @@
     return days ? full.slice(5, 16) : full.slice(11, 19);
   }
 
+  const WORST = ["#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22"];
+
   function toData(payload, threshold) {
     const xs = payload.stamps;
     const data = [xs];
+    if (payload.band) data.push(payload.band.min, payload.band.p50, payload.band.max);
     for (const s of payload.series) data.push(s.values);
     data.push(xs.map(() => threshold));
     return data;
@@ -62,9 +68,17 @@
     const mini = cfg.mini, zone = cfg.timeZone || "UTC";
     const label = cfg.thresholdLabel || short(cfg.threshold);
     const series = [{ value: (u, v) => (v === null || v === undefined ? "—" : formatTime(v, zone)) }];
+    const band = payload.band;
+    if (band) {
+      const edge = { stroke: "rgba(31,119,180,0.45)", width: 1, spanGaps: false, points: { show: false } };
+      series.push({ ...edge, label: "min of " + band.nodes + " nodes" },
+                  { label: "median", stroke: "#1f77b4", width: mini ? 1.5 : 2, spanGaps: false, points: { show: false } },
+                  { ...edge, label: "max" });
+    }
+    const colours = band ? WORST : PALETTE;
     payload.series.forEach((s, i) => series.push({
-      label: s.node, stroke: PALETTE[i % PALETTE.length], width: mini ? 1.5 : 2,
-      spanGaps: false, points: { show: !mini, size: 4 },
+      label: band ? "worst: " + s.node : s.node, stroke: colours[i % colours.length], width: mini ? 1 : 1.5,
+      spanGaps: false, points: { show: !mini && !band, size: 4 },
     }));
     series.push({ label: "threshold (" + payload.counter.comparison + " " + label + ")", stroke: "#d62728",
                   width: 1.5, dash: [6, 4], points: { show: false } });
@@ -77,6 +91,7 @@
       legend: { show: !mini },
       cursor: { show: !mini },
       series: series,
+      bands: band ? [{ series: [3, 1], fill: "rgba(31,119,180,0.18)" }] : [],
       axes: [{ size: mini ? 30 : 50, values: (u, splits) => splits.map((x) => axisTime(x, u, zone)) },
              { label: mini ? "" : unit, size: mini ? 44 : 64, values: (u, splits) => splits.map(short) }],
     };
@@ -94,7 +109,7 @@
     const cfg = this.cfg;
     let response;
     try {
-      response = await fetch(seriesUrl(cfg.api, cfg.kind, cfg.counter, this.query),
+      response = await fetch(seriesUrl(cfg.api, cfg.kind, cfg.counter, { ...this.query, aggregate: cfg.aggregate || "" }),
                              { credentials: "same-origin", headers: { Accept: "application/json" } });
     } catch (err) {
       this.status("cannot reach the server: " + err);
@@ -118,8 +133,9 @@
   Graph.prototype.draw = function (payload) {
     const cfg = this.cfg;
     const data = toData(payload, cfg.threshold);
-    const shape = payload.series.map((s) => s.node_id).join(",");
-    const oldShape = this.payload ? this.payload.series.map((s) => s.node_id).join(",") : null;
+    const shapeOf = (p) => (p.band ? "band:" : "") + p.series.map((s) => s.node_id).join(",");
+    const shape = shapeOf(payload);
+    const oldShape = this.payload ? shapeOf(this.payload) : null;
     if (this.plot && shape === oldShape) {
       this.plot.setData(data);
     } else {
@@ -127,11 +143,19 @@
       this.plot = new uPlot(options(payload, this.el, cfg), data, this.el);
     }
     this.payload = payload;
-    const cells = payload.series.reduce((n, s) => n + s.values.length, 0);
-    const missing = payload.series.reduce((n, s) => n + s.values.filter((v) => v === null).length, 0);
+    let cells = payload.series.reduce((n, s) => n + s.values.length, 0);
+    let missing = payload.series.reduce((n, s) => n + s.values.filter((v) => v === null).length, 0);
+    let what = "";
+    if (payload.band) {  // every node's samples are in the band
+      cells = payload.band.nodes * payload.stamps.length;
+      missing = cells - payload.band.count.reduce((n, c) => n + c, 0);
+      what = " · band of " + payload.band.nodes + " nodes (min–max, median) and the " + payload.series.length +
+             " worst";
+    }
     this.el.dataset.points = String(cells - missing);
+    this.el.dataset.band = payload.band ? "1" : "0";
     this.status("updated " + formatTime(Date.now() / 1000, cfg.timeZone) + " · step " + payload.step_s + " s · " +
-                (cells - missing) + " samples, " + missing + " missing");
+                (cells - missing) + " samples, " + missing + " missing" + what);
   };
   Graph.prototype.live = function () {
     clearTimeout(this.timer);
@@ -200,7 +224,7 @@
     document.querySelectorAll("[data-mini-graph]").forEach((el) => {
       const graph = new Graph(el, {
         api: api, kind: el.dataset.kind, counter: el.dataset.counter, range: el.dataset.range || "15m", mini: true, timeZone: el.dataset.timeZone || "UTC",
-        threshold: parseFloat(el.dataset.threshold),
+        threshold: parseFloat(el.dataset.threshold), aggregate: el.dataset.aggregate || "",
         refreshMs: Math.min(15000, Math.max(5000, parseInt(el.dataset.refreshMs || "10000", 10))),
       });
       graph.live();
