@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from celery import Celery
 
 from devservers.process import ServerProcess
-from devservers.util import REPO_ROOT, ServerError, require_binary
+from devservers.util import REPO_ROOT, ServerError, require_binary, stop_process
 
 VHOST_PREFIX = "pyscaler-test"
 
@@ -313,6 +313,34 @@ class CeleryWorker(ServerProcess):
 
     def __repr__(self) -> str:
         return f"CeleryWorker({self.nodename}, queues={','.join(self.queues)}, running={self.running})"
+
+
+class CeleryBeat:
+    """``celery -A pyscaler beat`` with a worker's environment (database,
+    memcached, broker), its schedule file and log in ``workdir``."""
+
+    def __init__(self, worker: CeleryWorker, workdir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.log_path = workdir / "beat.log"
+        environment = {**os.environ, **worker.env, "CELERY_BROKER_URL": worker.broker_url, **(env or {})}
+        environment.setdefault("DJANGO_SETTINGS_MODULE", "pyscaler.settings")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [*_celery_command(), "-A", "pyscaler", "beat", "-l", "INFO", "-s", str(workdir / "beat-schedule")],
+            cwd=REPO_ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self._log.close()
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05,

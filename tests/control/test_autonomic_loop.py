@@ -8,11 +8,8 @@ Nothing is fired by hand and no tick is turned off: the node's counter reads a
 file the test writes, so the test decides when the node starts breaching."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +19,6 @@ from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.models import Execution, Node
 from apps.monitoring.ssh.models import SSHCounter
 from devservers.celery_worker import wait_until
-from devservers.util import REPO_ROOT, stop_process
 from tests.ec2kit import instances, make_target_group, target_ids
 from tests.factories import make_action, make_cluster, make_ec2_cluster, make_node, make_trigger
 from tests.sshkit import trust
@@ -31,26 +27,6 @@ pytestmark = pytest.mark.slow
 
 INTERVAL = 2
 THRESHOLD = 10.0
-
-
-@pytest.fixture
-def beat(tmp_path) -> Iterator[Callable]:
-    """`celery beat` with a worker's environment and evaluation ON."""
-    started: list[subprocess.Popen] = []
-
-    def start(worker) -> subprocess.Popen:
-        env = {**os.environ, **worker.env, "CELERY_BROKER_URL": worker.broker_url}
-        log = open(tmp_path / "beat.log", "wb")
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "pyscaler", "beat", "-l", "INFO",
-             "-s", str(tmp_path / "beat-schedule")],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        stop_process(proc)
 
 
 @pytest.fixture
@@ -97,7 +73,7 @@ def finished(trigger, timeout: float, logs: Callable[[], str]) -> Execution:
     return executions_of(trigger)[0]
 
 
-def test_a_breaching_node_makes_the_trigger_email_by_itself(make_celery_worker, beat, sshd_node, smtp_server,
+def test_a_breaching_node_makes_the_trigger_email_by_itself(make_celery_worker, celery_beat, sshd_node, smtp_server,
                                                              reading, settings, tmp_path):
     smtp_server.clear()
     known_hosts = trust(settings, tmp_path, sshd_node)
@@ -112,11 +88,10 @@ def test_a_breaching_node_makes_the_trigger_email_by_itself(make_celery_worker, 
     trigger = make_trigger(cluster, [counter, mail], name="high-reading", timing_minutes=0, cooldown_s=3600)
 
     worker = make_celery_worker(isolated=True, env=loop_env(known_hosts, EMAIL_URL=smtp_server.email_url))
-    beat(worker)
+    beat = celery_beat(worker)
 
     def logs() -> str:
-        return (f"worker log:\n{worker.log_tail()}\nbeat log:\n"
-                f"{(tmp_path / 'beat.log').read_text(errors='replace')[-3000:]}")
+        return f"worker log:\n{worker.log_tail()}\nbeat log:\n{beat.log_tail()}"
 
     quiet_for(4 * INTERVAL, trigger)
     reading(THRESHOLD + 40)
@@ -136,7 +111,7 @@ def test_a_breaching_node_makes_the_trigger_email_by_itself(make_celery_worker, 
     assert len(executions_of(trigger)) == 1 and len(smtp_server.messages) == 1
 
 
-def test_a_breaching_node_scales_the_cluster_out_on_moto(make_celery_worker, beat, moto, moto_server, sshd_node,
+def test_a_breaching_node_scales_the_cluster_out_on_moto(make_celery_worker, celery_beat, moto, moto_server, sshd_node,
                                                           reading, settings, tmp_path):
     known_hosts = trust(settings, tmp_path, sshd_node)
     cluster = make_ec2_cluster(moto, name="loop-ec2", max_size=3, target_group_arn=make_target_group(moto),
@@ -150,11 +125,10 @@ def test_a_breaching_node_scales_the_cluster_out_on_moto(make_celery_worker, bea
         known_hosts, **moto_server.env(), AWS_WAITER_DELAY_S="1",
         # Test-only: the instance moto invents is the loopback sshd; nothing connects to moto's addresses.
         NODE_ADDRESS_OVERRIDE=f"*={sshd_node.host}:{sshd_node.port}"))
-    beat(worker)
+    beat = celery_beat(worker)
 
     def logs() -> str:
-        return (f"worker log:\n{worker.log_tail()}\nbeat log:\n"
-                f"{(tmp_path / 'beat.log').read_text(errors='replace')[-3000:]}")
+        return f"worker log:\n{worker.log_tail()}\nbeat log:\n{beat.log_tail()}"
 
     quiet_for(4 * INTERVAL, trigger)
     assert instances(moto) == []

@@ -27,10 +27,10 @@ from apps.control.executions import fire_trigger
 from apps.control.models import Execution
 from apps.monitoring.samples import SeriesRef
 from apps.monitoring.store import SampleStore
-from devservers.celery_worker import CeleryWorker, point_app_at_broker
+from devservers.celery_worker import CeleryBeat, CeleryWorker, point_app_at_broker
 from devservers.postgres import PostgresServer
 from devservers.rabbitmq import RabbitMQNode
-from devservers.util import REPO_ROOT, stop_process
+from devservers.util import REPO_ROOT
 from tests.factories import make_action, make_cluster, make_node, make_trigger, ssh_counter
 from tests.sshkit import trust
 
@@ -49,44 +49,23 @@ THRESHOLD = 10.0
 # Processes
 # ---------------------------------------------------------------------------
 
-class Beat:
-    """``celery -A pyscaler beat`` with a worker's environment."""
-
-    def __init__(self, worker: CeleryWorker, workdir: Path) -> None:
-        env = {**os.environ, **worker.env, "CELERY_BROKER_URL": worker.broker_url,
-               "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "pyscaler.settings")}
-        self.log_path = workdir / "beat.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "pyscaler", "beat", "-l", "INFO",
-             "-s", str(workdir / "beat-schedule")],
-            cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:]
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-        self._log.close()
-
-
 class Stage:
     """The processes of one test and a bounded wait that fails with their logs."""
 
-    def __init__(self, *procs: CeleryWorker | Beat, extra: Callable[[], str] = lambda: "") -> None:
+    def __init__(self, *procs: CeleryWorker | CeleryBeat, extra: Callable[[], str] = lambda: "") -> None:
         self.procs = procs
         self.extra = extra
 
     def logs(self) -> str:
         parts = []
         for proc in self.procs:
-            name = "beat" if isinstance(proc, Beat) else f"worker {proc.nodename}"
+            name = "beat" if isinstance(proc, CeleryBeat) else f"worker {proc.nodename}"
             parts.append(f"--- {name} log tail ---\n{proc.log_tail()}")
         return "\n".join(parts) + self.extra()
 
     def alive(self) -> None:
         for proc in self.procs:
-            running = proc.proc.poll() is None if isinstance(proc, Beat) else proc.running
+            running = proc.running
             assert running, f"{proc!r} exited by itself\n{self.logs()}"
 
     def wait(self, predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2) -> float:
@@ -148,7 +127,7 @@ def test_a_minute_without_the_broker_loses_only_that_minute(own_broker, transact
            "SSH_KNOWN_HOSTS": str(known_hosts), "COLLECT_TICK_S": "0.5", "EVALUATE_TICK_S": "0.5"}
     worker = CeleryWorker(own_broker.url, name="outage", env=env, concurrency=3, log_path=tmp_path / "worker.log")
     worker.start()
-    beat = Beat(worker, tmp_path)
+    beat = CeleryBeat(worker, tmp_path)
     stage = Stage(worker, beat, extra=lambda: f"\n--- broker ---\n{own_broker.log_tail(15)}")
     store = SampleStore(memcached_clean, retention_s=3600)
     series = SeriesRef("ssh", node.id, steady.id)
@@ -274,7 +253,7 @@ def test_a_postgresql_restart_mid_chain_runs_each_step_once(own_broker, postgres
     worker = CeleryWorker(own_broker.url, name="pg-outage", env=env, concurrency=3,
                           log_path=tmp_path / "worker.log")
     worker.start()
-    beat = Beat(worker, tmp_path)
+    beat = CeleryBeat(worker, tmp_path)
     stage = Stage(worker, beat, extra=lambda: f"\n--- postgres ---\n{postgres_server.log_tail(15)}")
     store = SampleStore(memcached_clean, retention_s=3600)
     series = SeriesRef("ssh", node_id, counter_id)

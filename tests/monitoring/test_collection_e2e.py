@@ -4,9 +4,6 @@ under the seed's keys, and in the sample log."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,33 +16,12 @@ from apps.monitoring.jmx.models import JVM, JMXCounter
 from apps.monitoring.samples import SeriesRef
 from apps.monitoring.ssh.models import SSHCounter
 from apps.monitoring.store import SampleStore
-from devservers.util import REPO_ROOT, stop_process
 
 pytestmark = pytest.mark.slow
 INTERVAL = 2
 
 
-@pytest.fixture
-def beat():
-    """Starts `celery beat` beside a worker, with the worker's environment."""
-    started: list[subprocess.Popen] = []
-
-    def start(worker, workdir: Path) -> subprocess.Popen:
-        env = {**os.environ, **worker.env, "CELERY_BROKER_URL": worker.broker_url}
-        log = open(workdir / "beat.log", "wb")
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "pyscaler", "beat", "-l", "INFO",
-             "-s", str(workdir / "beat-schedule")],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        stop_process(proc)
-
-
-def test_beat_and_worker_collect_ssh_and_jmx_into_memcached(make_celery_worker, beat, sshd_node, sshd_nodes,
+def test_beat_and_worker_collect_ssh_and_jmx_into_memcached(make_celery_worker, celery_beat, sshd_node, sshd_nodes,
                                                              jmx_jvm, memcached_servers, tmp_path):
     cluster = Cluster.objects.create(name="e2e")
     nodes = [
@@ -67,7 +43,7 @@ def test_beat_and_worker_collect_ssh_and_jmx_into_memcached(make_celery_worker, 
         "SSH_KNOWN_HOSTS": str(known_hosts), "COLLECT_TICK_S": "0.5", "EVALUATE_TICK_S": "0",
     })
     started = datetime.now(timezone.utc)
-    beat(worker, tmp_path)
+    beat = celery_beat(worker)
 
     store = SampleStore(memcached_servers, retention_s=600)
     ssh_series = [SeriesRef("ssh", n.id, answer.id) for n in nodes]
@@ -88,7 +64,7 @@ def test_beat_and_worker_collect_ssh_and_jmx_into_memcached(make_celery_worker, 
         time.sleep(0.5)
     else:
         pytest.fail(f"samples after 90 s: { {str(k): len(v) for k, v in collected().items()} }\n"
-                    f"worker log:\n{worker.log_tail()}\nbeat log:\n{(tmp_path / 'beat.log').read_text()[-2000:]}")
+                    f"worker log:\n{worker.log_tail()}\nbeat log:\n{beat.log_tail(2000)}")
 
     for ref in ssh_series:
         assert {v for _, v in found[ref]} == {42.0}
