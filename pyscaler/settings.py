@@ -211,6 +211,8 @@ SPECTACULAR_SETTINGS = {
         "ExecutionStatusEnum": "apps.control.choices.ExecutionStatus",
         "StepStatusEnum": "apps.control.choices.StepStatus",
         "NodeStateEnum": "apps.control.choices.NodeState",
+        "NodeHealthStateEnum": "apps.web.api.serializers.NODE_HEALTH_STATES",
+        "TriggerStateEnum": "apps.web.api.serializers.TRIGGER_STATES",
     },
     # <id:...> path segments (apps/web/converters.py): 64-bit ids.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}},

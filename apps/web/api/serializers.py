@@ -15,9 +15,15 @@ from apps.web.summary import TOP_BREACHING, ClusterSummary, CounterSummary, Tall
 # ---------------------------------------------------------------------------
 # Status
 # ---------------------------------------------------------------------------
+#: Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]: two "state" fields
+#: with different choices must not share a generated enum name.
+NODE_HEALTH_STATES = ["ok", "degraded", "failing", "unknown", "paused"]
+TRIGGER_STATES = ["ok", "breaching", "cooling down", "no data", "disabled", "can never fire"]
+
+
 class NodeHealthSerializer(serializers.Serializer):
     state = serializers.ChoiceField(
-        choices=["ok", "degraded", "failing", "unknown", "paused"],
+        choices=NODE_HEALTH_STATES,
         help_text="degraded: some counters fail while others collect; failing: nothing collects.")
     last_success_at = serializers.DateTimeField(allow_null=True)
     last_error_at = serializers.DateTimeField(allow_null=True)
@@ -59,7 +65,7 @@ class CounterSpreadSerializer(serializers.Serializer):
     worst = WorstNodeSerializer(many=True, help_text=f"The worst breaching nodes (at most {TOP_BREACHING}).")
 
 
-class CounterInfoSerializer(serializers.Serializer):
+class ClusterCounterSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=sources.kinds())
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -75,7 +81,7 @@ class CounterInfoSerializer(serializers.Serializer):
     summary = CounterSpreadSerializer(help_text="The newest samples of every node of the cluster, summed up.")
 
 
-class CounterStatusSerializer(CounterInfoSerializer):
+class CounterStatusSerializer(ClusterCounterSerializer):
     latest = LatestValueSerializer(many=True, help_text="The newest sample of each node of this page.")
 
 
@@ -97,8 +103,7 @@ class TriggerSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     cluster = serializers.CharField()
-    state = serializers.ChoiceField(choices=["ok", "breaching", "cooling down", "no data", "disabled",
-                                             "can never fire"])
+    state = serializers.ChoiceField(choices=TRIGGER_STATES)
     never_fires = serializers.CharField(allow_blank=True, help_text='Why it can never fire ("no counters"), '
                                                                     "or empty.")
     problems = serializers.ListField(child=serializers.CharField(),
@@ -129,7 +134,7 @@ class ClusterSummarySerializer(serializers.Serializer):
     nodes_failing = serializers.IntegerField(help_text="Nodes of which nothing collects.")
     node_count = serializers.IntegerField(help_text="Nodes not terminated.")
     store_error = serializers.CharField(allow_blank=True)
-    counters = CounterInfoSerializer(many=True)
+    counters = ClusterCounterSerializer(many=True)
     triggers = TriggerSummarySerializer(many=True, help_text="Each trigger's series: /api/v1/triggers/<id>/status.")
 
 
