@@ -1,6 +1,7 @@
 """Thin Celery wrappers over apps.monitoring.collection."""
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timezone
 
@@ -19,7 +20,8 @@ def dispatch_collection_task() -> int:
     """Run by beat every COLLECT_TICK_S on the control queue."""
     consumers = None
     if settings.COLLECT_AFFINITY:
-        consumers = live_consumers(collection._store(), namespace(dispatch_collection_task.app.conf.broker_url))
+        space = namespace(dispatch_collection_task.app.conf.broker_url)
+        consumers = functools.partial(live_consumers, collection._store(), space)
     return collection.dispatch_round(datetime.now(timezone.utc), _enqueue, consumers)
 
 

@@ -143,3 +143,16 @@ def test_nodes_beyond_capacity_are_logged_and_shown_in_metrics(dispatch_world, s
     settings.COLLECT_MAX_NODES_PER_PROCESS = 300
     _dispatch(datetime(2026, 1, 1, 0, 0, 5, tzinfo=timezone.utc), [Consumer("a@h", 1)])
     assert collection.unassigned_nodes(store) == 0
+
+
+@pytest.mark.django_db
+def test_the_registry_is_read_only_when_something_is_due(dispatch_world) -> None:
+    reads: list[int] = []
+
+    def consumers():
+        reads.append(1)
+        return [Consumer("a@h", 1)]
+
+    now = datetime(2026, 1, 1, 0, 0, 0, tzinfo=timezone.utc)
+    assert _dispatch(now, consumers) and len(reads) == 1
+    assert _dispatch(now, consumers) == [] and len(reads) == 1  # the stamp is claimed: nothing due

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,19 +114,22 @@ def record(results: list) -> BatchReport:
     return BatchReport(samples=len(samples), errors=len(errors), stored=stored)
 
 
-def dispatch_round(now: datetime, enqueue, consumers: list[Consumer] | None = None) -> int:
+def dispatch_round(now: datetime, enqueue, consumers: list[Consumer] | Callable | None = None) -> int:
     """Claim the due stamps and enqueue one collect task per batch of nodes,
     each carrying its message. ``enqueue(message, at_iso, expires_s)`` sends a
     task (a test passes its own to run batches inline) to the shared queue;
     with live ``consumers`` (collection.consumers) each node's batch goes to
     its own worker's queue instead: ``enqueue(message, at_iso, expires_s,
-    queue)``. Returns how many batches were sent."""
+    queue)``. ``consumers`` may be a function returning them, then called
+    only when something is due. Returns how many batches were sent."""
     due = claim_due_intervals(now, enabled_intervals(), _store())
     work = due_work(due)
     # A batch still queued after its shortest interval would only produce
     # a stale stamp: let the broker drop it instead.
     expires = min(due) if due else None
     sent = 0
+    if callable(consumers):
+        consumers = consumers() if work else None
     routed = _routed(work, consumers)
     for (queue, _), message in zip(routed, make_messages([batch for _, batch in routed])):
         if message["nodes"]:

@@ -334,6 +334,7 @@ class ConnectionPool:
         self._idle: dict[tuple[str, int, str], list[SshConnection]] = defaultdict(list)
         self._inherited: list = []
         self._reaper: threading.Thread | None = None
+        self._reaper_stop = threading.Event()
         self.opened = 0  # connections opened by this process (tests prove reuse with it)
 
     def checkout(self, target: SshTarget, timeout: float | None = None) -> tuple[SshConnection, bool]:
@@ -385,14 +386,15 @@ class ConnectionPool:
 
     def _start_reaper(self) -> None:
         """One daemon thread per process (started on first checkin, so after
-        a worker's fork) closes idle connections every few seconds."""
+        a worker's fork) closes idle connections every few seconds, until
+        close_all."""
         max_idle_s = float(settings.SSH_IDLE_CLOSE_S)
         if self._reaper is not None or max_idle_s <= 0:
             return
+        stop = self._reaper_stop = threading.Event()
 
         def reap() -> None:
-            while True:
-                time.sleep(min(30.0, max(0.5, max_idle_s / 4)))
+            while not stop.wait(min(30.0, max(0.5, max_idle_s / 4))):
                 if self.close_idle(max_idle_s):
                     log.debug("closed idle SSH connections (unused for %g s)", max_idle_s)
 
@@ -413,6 +415,8 @@ class ConnectionPool:
         with self._lock:
             conns = [c for idle in self._idle.values() for c in idle]
             self._idle.clear()
+            self._reaper_stop.set()
+            self._reaper = None
         for conn in conns:
             conn.close()
 
