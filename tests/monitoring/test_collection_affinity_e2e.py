@@ -86,6 +86,10 @@ def _holders(workers, port: int) -> dict[str, set[tuple[str, int]]]:
     return held
 
 
+def _logs(workers) -> str:
+    return "\n".join(f"{w.name} log:\n{w.log_tail(15)}" for w in workers)
+
+
 def _wait_for(expected: dict[str, str], workers, port: int, timeout: float) -> dict[str, set]:
     """Until every address is held by exactly its expected worker, once."""
     deadline = time.monotonic() + timeout
@@ -98,7 +102,7 @@ def _wait_for(expected: dict[str, str], workers, port: int, timeout: float) -> d
             wrong = {a: sorted(held.get(a, ())) for a, w in expected.items()
                      if {x for x, _ in held.get(a, ())} != {w} or len(held.get(a, ())) != 1}
             pytest.fail(f"after {timeout:.0f} s, nodes not held by exactly their worker: {wrong}\n"
-                        + "\n".join(f"{w.name} log:\n{w.log_tail(15)}" for w in workers))
+                        + _logs(workers))
         time.sleep(0.25)
 
 
@@ -127,14 +131,14 @@ def test_each_node_stays_on_one_process_and_moves_when_a_worker_stops(make_fleet
     held = _wait_for(expected, workers, fleet.port, timeout=60)
     began = datetime.now(timezone.utc)
     time.sleep(3 * INTERVAL)
-    assert _wait_for(expected, workers, fleet.port, timeout=1) == held, "a node was reconnected or moved"
+    again = _wait_for(expected, workers, fleet.port, timeout=1)
+    assert again == held, f"nodes reconnected or moved: {({a: (held[a], again[a]) for a in held if held[a] != again[a]})}"
 
     # Stopped (warm shutdown): its nodes move to the other worker.
-    stopping = time.monotonic()
+    # (It withdraws when the stop begins; the stop itself waits for the round
+    # in flight.)
     two.stop()
-    _wait_for(dict.fromkeys(expected, "collect1"), workers, fleet.port, timeout=4 * INTERVAL)
-    moved_in = time.monotonic() - stopping
-    assert moved_in <= 2 * INTERVAL + 1, f"nodes moved after {moved_in:.1f} s"
+    _wait_for(dict.fromkeys(expected, "collect1"), workers, fleet.port, timeout=2 * INTERVAL + 1)
     time.sleep(2 * INTERVAL)
 
     # Started again: they come back, and the first worker lets go of them.
@@ -143,22 +147,23 @@ def test_each_node_stays_on_one_process_and_moves_when_a_worker_stops(make_fleet
     time.sleep(2 * INTERVAL)
     store = SampleStore([memcached.address], retention_s=600)
     killed_at = datetime.now(timezone.utc)
-    _assert_missed(store, nodes, counter, began, killed_at - timedelta(seconds=INTERVAL), MAX_MISSED_STOPPED)
+    _assert_missed(store, nodes, counter, began, killed_at - timedelta(seconds=INTERVAL), MAX_MISSED_STOPPED,
+                   workers)
 
     # Killed (the host died): its heartbeat lapses and its nodes move.
     killing = time.monotonic()
     two.kill()
     _wait_for(dict.fromkeys(expected, "collect1"), workers, fleet.port, timeout=20)
     moved_in = time.monotonic() - killing
-    assert moved_in <= TTL + 2 * INTERVAL + 1, f"nodes moved after {moved_in:.1f} s"
+    assert moved_in <= TTL + 2 * INTERVAL + 1, f"nodes moved after {moved_in:.1f} s\n{_logs(workers)}"
     time.sleep(3 * INTERVAL)
     _assert_missed(store, nodes, counter, killed_at, datetime.now(timezone.utc) - timedelta(seconds=2 * INTERVAL),
-                   MAX_MISSED_KILLED)
+                   MAX_MISSED_KILLED, workers)
 
 
-def _assert_missed(store, nodes, counter, start, end, bound: int) -> None:
+def _assert_missed(store, nodes, counter, start, end, bound: int, workers) -> None:
     missed = {}
     for node in nodes:
         points = store.read_series(SeriesRef("ssh", node.id, counter.id), INTERVAL, start, end)
         missed[node.address] = sum(1 for _, value in points if value is None)
-    assert max(missed.values()) <= bound, missed
+    assert max(missed.values()) <= bound, f"stamps missed between {start} and {end}: {missed}\n{_logs(workers)}"
