@@ -376,10 +376,15 @@ class ConnectionPool:
         longer collects (their collection moved to another worker) must not
         keep a session each. Returns how many were closed."""
         limit = time.monotonic() - max_idle_s
+        stale = []
         with self._lock:
-            stale = [c for idle in self._idle.values() for c in idle if c.idle_since < limit]
-            for key in [k for k, idle in self._idle.items() if any(c in stale for c in idle)]:
-                self._idle[key] = [c for c in self._idle[key] if c not in stale]
+            for key, idle in list(self._idle.items()):
+                stale.extend(c for c in idle if c.idle_since < limit)
+                kept = [c for c in idle if c.idle_since >= limit]
+                if kept:
+                    self._idle[key] = kept
+                else:
+                    del self._idle[key]
         for conn in stale:
             conn.close()
         return len(stale)
