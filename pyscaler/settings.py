@@ -327,6 +327,21 @@ COLLECT_SIGNING_KEY = _secret("COLLECT_SIGNING_KEY", "") or _persistent_secret_k
 # "missing" (the trigger's missing-data policy applies).
 EVALUATOR_GRACE_S = env.float("EVALUATOR_GRACE_S", default=5.0)
 COLLECT_THREADS = env.int("COLLECT_THREADS", default=16)
+# Node affinity (apps/monitoring/collection/affinity.py, README "How collection
+# is spread"): each collect worker advertises itself in memcached every
+# COLLECT_HEARTBEAT_S (stale after COLLECT_CONSUMER_TTL_S) and consumes a queue
+# of its own, collect.<worker name>, which RabbitMQ drops after
+# COLLECT_QUEUE_EXPIRES_S without a consumer; beat hashes each node onto one live
+# worker, at most COLLECT_MAX_NODES_PER_PROCESS per worker process. With
+# COLLECT_AFFINITY off (or no worker advertised) batches go to the shared queue.
+COLLECT_AFFINITY = env.bool("COLLECT_AFFINITY", default=True)
+COLLECT_HEARTBEAT_S = env.float("COLLECT_HEARTBEAT_S", default=5.0)
+COLLECT_CONSUMER_TTL_S = env.int("COLLECT_CONSUMER_TTL_S", default=15)
+COLLECT_QUEUE_EXPIRES_S = env.int("COLLECT_QUEUE_EXPIRES_S", default=120)
+COLLECT_MAX_NODES_PER_PROCESS = env.int("COLLECT_MAX_NODES_PER_PROCESS", default=300)
+# An SSH connection unused this long is closed (0: never). Above the longest
+# counter interval, or such nodes reconnect every round.
+SSH_IDLE_CLOSE_S = env.float("SSH_IDLE_CLOSE_S", default=600.0)
 # Beat runs two small, frequent dispatchers; all real work is fanned out as
 # tasks. The configuration is read from the database on every tick, so admin
 # changes apply without restarting beat. Run exactly one beat.

@@ -1,13 +1,16 @@
 """Thin Celery wrappers over apps.monitoring.collection."""
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timezone
 
 from celery import shared_task
+from django.conf import settings
 
 from apps.monitoring import collection
-from apps.monitoring.collection import NodeWork, signing
+from apps.monitoring.collection import NodeWork, signing, worker
+from apps.monitoring.collection.consumers import live_consumers, namespace
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +18,11 @@ log = logging.getLogger(__name__)
 @shared_task(ignore_result=True)
 def dispatch_collection_task() -> int:
     """Run by beat every COLLECT_TICK_S on the control queue."""
-    return collection.dispatch_round(datetime.now(timezone.utc), _enqueue)
+    consumers = None
+    if settings.COLLECT_AFFINITY:
+        space = namespace(dispatch_collection_task.app.conf.broker_url)
+        consumers = functools.partial(live_consumers, collection._store(), space)
+    return collection.dispatch_round(datetime.now(timezone.utc), _enqueue, consumers)
 
 
 def collect_args(message: dict, at: str) -> tuple[dict, str]:
@@ -23,8 +30,15 @@ def collect_args(message: dict, at: str) -> tuple[dict, str]:
     return signing.sign(message, at), at
 
 
-def _enqueue(message: dict, at: str, expires: int | None) -> None:
-    collect_task.apply_async(args=collect_args(message, at), expires=expires)
+def _enqueue(message: dict, at: str, expires: int | None, queue: str | None = None) -> None:
+    if queue is None:
+        collect_task.apply_async(args=collect_args(message, at), expires=expires)
+        return
+    # A worker's own queue, by routing key on the collect exchange; never
+    # declared here, so a message for a worker whose queue is gone is dropped
+    # (its nodes hash elsewhere once its heartbeat lapses).
+    collect_task.apply_async(args=collect_args(message, at), expires=expires,
+                             exchange=worker.SHARED_QUEUE, routing_key=queue)
 
 
 @shared_task(bind=True, ignore_result=True)

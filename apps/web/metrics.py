@@ -22,6 +22,7 @@ Metrics (all gauges):
   pyscaler_trigger_cooldown_remaining_seconds{cluster,trigger}
   pyscaler_evaluator_lag_seconds{cluster,trigger}            now - newest stamp counted
   pyscaler_sample_store_up                                   memcached readable (1/0)
+  pyscaler_collection_unassigned_nodes       due nodes no collect worker had room for (last dispatch)
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # text 0.0.4:
 
 from apps.monitoring import series as series_svc
 from apps.monitoring import sources
+from apps.monitoring.collection import unassigned_nodes
 from apps.monitoring.counters import config_error
 from apps.web.health_metrics import health_metrics
 
@@ -64,6 +66,10 @@ class PyScalerCollector:
         up = GaugeMetricFamily("pyscaler_sample_store_up", "1 when memcached could be read during this scrape.")
         up.add_metric([], 1.0 if store_up else 0.0)
         yield up
+        unassigned = GaugeMetricFamily("pyscaler_collection_unassigned_nodes", "Due nodes the last dispatch "
+                                       "left uncollected: no collect worker had room (COLLECT_MAX_NODES_PER_PROCESS).")
+        unassigned.add_metric([], float(unassigned_nodes(store)))
+        yield unassigned
 
     # -- counters --------------------------------------------------------
     def _counters(self, store, now: datetime):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,8 @@ from django.conf import settings
 from apps.monitoring import sources
 from apps.monitoring.samples import CollectionError, Sample
 
+from . import affinity
+from .consumers import Consumer
 from .message import NodeJob, make_messages, restore
 from .worklist import NodeWork, batches, claim_due_intervals, due_work, enabled_intervals
 
@@ -111,23 +114,78 @@ def record(results: list) -> BatchReport:
     return BatchReport(samples=len(samples), errors=len(errors), stored=stored)
 
 
-def dispatch_round(now: datetime, enqueue) -> int:
+def dispatch_round(now: datetime, enqueue, consumers: list[Consumer] | Callable | None = None) -> int:
     """Claim the due stamps and enqueue one collect task per batch of nodes,
     each carrying its message. ``enqueue(message, at_iso, expires_s)`` sends a
-    task (a test passes its own to run batches inline). Returns how many
-    batches were sent."""
+    task (a test passes its own to run batches inline) to the shared queue;
+    with live ``consumers`` (collection.consumers) each node's batch goes to
+    its own worker's queue instead: ``enqueue(message, at_iso, expires_s,
+    queue)``. ``consumers`` may be a function returning them, then called
+    only when something is due. Returns how many batches were sent."""
     due = claim_due_intervals(now, enabled_intervals(), _store())
     work = due_work(due)
     # A batch still queued after its shortest interval would only produce
     # a stale stamp: let the broker drop it instead.
     expires = min(due) if due else None
     sent = 0
-    for message in make_messages(batches(work, settings.COLLECT_BATCH_SIZE)):
+    if callable(consumers):
+        consumers = consumers() if work else None
+    routed = _routed(work, consumers)
+    for (queue, _), message in zip(routed, make_messages([batch for _, batch in routed])):
         if message["nodes"]:
-            enqueue(message, now.isoformat(), expires)
+            enqueue(message, now.isoformat(), expires, *([queue] if queue else []))
             sent += 1
     _log_tick(now, sent, len(work))
     return sent
+
+
+def _routed(work: list[NodeWork], consumers: list[Consumer] | None) -> list[tuple[str | None, list[NodeWork]]]:
+    """(queue, batch) pairs: small batches on the shared queue without
+    consumers; with them, each worker's nodes in one batch per process."""
+    if not consumers:
+        return [(None, batch) for batch in batches(work, settings.COLLECT_BATCH_SIZE)]
+    if not work:
+        return []
+    per_process = int(settings.COLLECT_MAX_NODES_PER_PROCESS)
+    by_id = {item.node_id: item for item in work}
+    result = affinity.assign(by_id, {c.name: c.processes * per_process for c in consumers})
+    _report_unassigned(result.unassigned, len(work))
+    routed = []
+    for consumer in consumers:
+        items = [by_id[node_id] for node_id in result.nodes[consumer.name]]
+        if items:
+            size = -(-len(items) // consumer.processes)
+            routed.extend((consumer.queue, batch) for batch in batches(items, size))
+    return routed
+
+
+#: The dispatcher's count of nodes no worker had room for (/metrics reads it).
+UNASSIGNED_KEY = "pyscaler:collection:unassigned"
+
+
+def _report_unassigned(unassigned: list[int], total: int) -> None:
+    if unassigned:
+        log.error("collection: %d of %d due node(s) unassigned: every live collect worker has its "
+                  "COLLECT_MAX_NODES_PER_PROCESS (%d) per process; start more worker processes",
+                  len(unassigned), total, settings.COLLECT_MAX_NODES_PER_PROCESS)
+    try:
+        _store().set_many({UNASSIGNED_KEY: len(unassigned)}, expire=UNASSIGNED_TTL_S)
+    except Exception:  # noqa: BLE001 - the gauge is best effort; the log line above stays
+        log.debug("cannot record the unassigned node count", exc_info=True)
+
+
+#: The count is rewritten at every dispatch: a stale one expires.
+UNASSIGNED_TTL_S = 3600
+
+
+def unassigned_nodes(store) -> int:
+    """The last dispatch's count of nodes left uncollected for want of
+    worker capacity (0 when unknown)."""
+    try:
+        text = store.get_many([UNASSIGNED_KEY]).get(UNASSIGNED_KEY, "0")
+    except Exception:  # noqa: BLE001 - /metrics reports the store's state elsewhere
+        return 0
+    return int(text) if text.isdigit() else 0
 
 
 #: A send after this long without one (or the first of a process) is logged at

@@ -31,15 +31,8 @@ from django.conf import settings
 from pyscaler.secretrefs import SecretUnavailable, resolve_secret_ref
 
 from . import hostkeys
-from .errors import (
-    HostKeyError,
-    SshAuthError,
-    SshChannelError,
-    SshConfigError,
-    SshConnectError,
-    SshError,
-    SshTimeout,
-)
+from .errors import SshAuthError, SshChannelError, SshConfigError
+from .failures import translate as _translate
 from .framing import FramingError, handshake_script, make_nonce, parse_handshake
 from .readiness import wait_readable
 
@@ -177,7 +170,7 @@ class SshConnection:
         self.channel = channel
         self.shell_pid = shell_pid
         self.batches = 0  # how many batches it has run (a reuse counter for tests and logs)
-        self.opened_at = time.monotonic()
+        self.opened_at = self.idle_since = time.monotonic()
 
     @property
     def usable(self) -> bool:
@@ -217,45 +210,6 @@ class SshConnection:
 
     def __repr__(self) -> str:
         return f"SshConnection({self.target}, shell pid {self.shell_pid}, batches={self.batches})"
-
-
-def _translate(exc: BaseException, target: SshTarget, timeout: float, step: str) -> SshError:
-    """paramiko and socket errors in words an operator can act on."""
-    if isinstance(exc, SshError):
-        return exc
-    after = f"after {timeout:g} s"
-    if isinstance(exc, paramiko.BadHostKeyException):  # raised without our wording
-        check = getattr(exc, "_pyscaler_check", None)
-        if check is not None:
-            return check.changed_error(exc.key, exc.expected_key)
-        return HostKeyError(f"host key for {hostkeys.host_key_name(target.host, target.port)} changed")
-    if isinstance(exc, paramiko.AuthenticationException):
-        if "timeout" in str(exc).lower():
-            return SshTimeout(f"login as {target} timed out {after}")
-        return SshAuthError(f"authentication refused for {target}")
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return SshTimeout(f"{step} {target.address} timed out {after}")
-    if isinstance(exc, ConnectionRefusedError):
-        return SshConnectError(f"connection refused by {target.address} (is sshd running on that port?)")
-    if isinstance(exc, socket.gaierror):
-        return SshConnectError(f"cannot resolve host name {target.host}: {exc.strerror}")
-    if isinstance(exc, paramiko.SSHException):
-        text = str(exc)
-        if "banner" in text.lower():
-            if "timeout" in text.lower() or "timed out" in text.lower() or not text.split("banner", 1)[1].strip():
-                return SshTimeout(
-                    f"no SSH banner from {target.address} {after} (server hung or overloaded, "
-                    f"or not an SSH server)"
-                )
-            return SshConnectError(f"{target.address} closed the connection before the SSH banner: {text}")
-        if "timed out" in text.lower() or "timeout" in text.lower():
-            return SshTimeout(f"{step} {target.address} timed out {after}")
-        return SshConnectError(f"SSH error with {target.address} while {step}: {text}")
-    if isinstance(exc, EOFError):
-        return SshConnectError(f"{target.address} closed the connection while {step}")
-    if isinstance(exc, OSError):
-        return SshConnectError(f"cannot connect to {target.address}: {exc.strerror or exc}")
-    return SshError(f"{step} {target.address} failed: {exc!r}")
 
 
 def open_connection(target: SshTarget, timeout: float | None = None) -> SshConnection:
@@ -379,6 +333,8 @@ class ConnectionPool:
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, int, str], list[SshConnection]] = defaultdict(list)
         self._inherited: list = []
+        self._reaper: threading.Thread | None = None
+        self._reaper_stop = threading.Event()
         self.opened = 0  # connections opened by this process (tests prove reuse with it)
 
     def checkout(self, target: SshTarget, timeout: float | None = None) -> tuple[SshConnection, bool]:
@@ -409,9 +365,46 @@ class ConnectionPool:
         with self._lock:
             idle = self._idle[conn.target.pool_key]
             if len(idle) < MAX_IDLE_PER_KEY:
+                conn.idle_since = time.monotonic()
                 idle.append(conn)
+                self._start_reaper()
                 return
         conn.close()
+
+    def close_idle(self, max_idle_s: float) -> int:
+        """Close connections unused for ``max_idle_s``: nodes this process no
+        longer collects (their collection moved to another worker) must not
+        keep a session each. Returns how many were closed."""
+        limit = time.monotonic() - max_idle_s
+        stale = []
+        with self._lock:
+            for key, idle in list(self._idle.items()):
+                stale.extend(c for c in idle if c.idle_since < limit)
+                kept = [c for c in idle if c.idle_since >= limit]
+                if kept:
+                    self._idle[key] = kept
+                else:
+                    del self._idle[key]
+        for conn in stale:
+            conn.close()
+        return len(stale)
+
+    def _start_reaper(self) -> None:
+        """One daemon thread per process (started on first checkin, so after
+        a worker's fork) closes idle connections every few seconds, until
+        close_all."""
+        max_idle_s = float(settings.SSH_IDLE_CLOSE_S)
+        if self._reaper is not None or max_idle_s <= 0:
+            return
+        stop = self._reaper_stop = threading.Event()
+
+        def reap() -> None:
+            while not stop.wait(min(30.0, max(0.5, max_idle_s / 4))):
+                if self.close_idle(max_idle_s):
+                    log.debug("closed idle SSH connections (unused for %g s)", max_idle_s)
+
+        self._reaper = threading.Thread(target=reap, name="ssh-idle-reaper", daemon=True)
+        self._reaper.start()
 
     def discard(self, conn: SshConnection, hung: bool = False) -> None:
         if hung:
@@ -427,6 +420,8 @@ class ConnectionPool:
         with self._lock:
             conns = [c for idle in self._idle.values() for c in idle]
             self._idle.clear()
+            self._reaper_stop.set()
+            self._reaper = None
         for conn in conns:
             conn.close()
 
@@ -438,6 +433,7 @@ class ConnectionPool:
         self._inherited.append(self._idle)
         self._idle = defaultdict(list)
         self._lock = threading.Lock()
+        self._reaper = None  # the parent's thread did not survive the fork
         self.opened = 0
 
 
