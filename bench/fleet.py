@@ -336,7 +336,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,100,1000", help="node counts to measure")
     parser.add_argument("--interval", type=int, default=30, help="every counter's interval (s)")
     parser.add_argument("--ticks", type=int, default=5, help="ticks measured per size")
-    parser.add_argument("--warmup", type=int, default=1, help="ticks collected before measuring")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="ticks collected before measuring (every process connects to its nodes)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
