@@ -32,7 +32,7 @@ node side), so the nodes' own CPU disturbs the shared machine as little as
 possible; the commands still run through sshd, a session and a shell.
 
 Run:  .venv/bin/python bench/fleet.py [--sizes 10,100,1000] [--interval 30] [--ticks 5]
-      .venv/bin/python bench/fleet.py --sizes 10,100 --interval 10 --ticks 3   # quick
+      .venv/bin/python bench/fleet.py --sizes 10,100 --interval 10 --ticks 3 --warmup 1   # quick
 The last line printed is one JSON object: {"n10": {...}, "n100": {...}, ...}.
 """
 from __future__ import annotations
