@@ -26,7 +26,6 @@ from apps.monitoring.samples import SeriesRef
 from apps.monitoring.ssh.models import SSHCounter
 from apps.monitoring.store import SampleStore
 from tests.factories import make_node
-from tests.monitoring.test_collection_e2e import beat  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +106,7 @@ def _wait_for(expected: dict[str, str], workers, port: int, timeout: float) -> d
 
 
 def test_each_node_stays_on_one_process_and_moves_when_a_worker_stops(make_fleet, make_memcached,
-                                                                      make_celery_worker, beat, tmp_path):  # noqa: F811
+                                                                      make_celery_worker, celery_beat):
     fleet = make_fleet(NODES)
     memcached = make_memcached()
     cluster = Cluster.objects.create(name="affinity")
@@ -125,7 +124,7 @@ def test_each_node_stays_on_one_process_and_moves_when_a_worker_stops(make_fleet
     names = {w.nodename: w.name for w in workers}
     expected = {n.address: names[affinity.owner(n.id, names)] for n in nodes}
     assert set(expected.values()) == {"collect1", "collect2"}
-    beat(control, tmp_path)
+    celery_beat(control)
 
     # Every node on its own process, over one connection that stays.
     held = _wait_for(expected, workers, fleet.port, timeout=60)
