@@ -66,7 +66,7 @@ def test_no_worker_takes_more_than_its_capacity_and_the_rest_is_counted() -> Non
 
 def test_the_registry_namespace_is_the_broker_vhost() -> None:
     assert namespace("amqp://u:p@rabbit:5672//") == "/"
-    assert namespace("amqp://u:p@10.0.0.1:5672//") == "/"
+    assert namespace("amqp://u:p@broker.example:5672//") == "/"
     assert namespace("amqp://guest@127.0.0.1:5672/pyscaler-test-x") == "pyscaler-test-x"
 
 
