@@ -15,6 +15,11 @@ pytestmark = pytest.mark.slow
 
 # One test on purpose: the workers (~5 s each to start here, a JVM per pool
 # process) serve both checks.
+def _consuming(workers: set[str], queue: str) -> bool:
+    replies = app.control.inspect(destination=sorted(workers), timeout=2).active_queues() or {}
+    return all(any(q["name"] == queue for q in replies.get(name, [])) for name in workers)
+
+
 def test_collect_workers_share_the_queue_and_add_capacity(make_celery_worker, tmp_path: Path):
     # isolated: a vhost of their own, so no other worker of this session
     # (consuming every queue) can take the tasks.
@@ -22,6 +27,10 @@ def test_collect_workers_share_the_queue_and_add_capacity(make_celery_worker, tm
                for i in (1, 2)]
     control = make_celery_worker(name="control1", queues=("control",), concurrency=1, isolated=True)
     names = {worker.nodename for worker in collect}
+    # A started worker may add its consumers a moment later (node affinity adds
+    # its own queue when ready): send only once both consume "collect", or the
+    # first one takes nearly everything.
+    wait_until(lambda: _consuming(names, "collect"), timeout=30, what="both collect workers consuming")
 
     # 1. Both take work from the one queue; the control worker takes none.
     results = [app.send_task("pyscaler.celery.ping", args=[f"n{i}"], queue="collect") for i in range(40)]
