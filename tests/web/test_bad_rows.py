@@ -39,7 +39,7 @@ def test_a_counter_with_an_interval_out_of_range_does_not_break_a_page(operator_
 
 @pytest.mark.parametrize("field,value", [
     # SQLite stores NaN as NULL (refused by NOT NULL): a NaN threshold exists only on a server database.
-    pytest.param("threshold", float("nan"), marks=[pytest.mark.serverdb, pytest.mark.dbbackends]),
+    pytest.param("threshold", float("nan"), marks=[pytest.mark.postgresql, pytest.mark.dbbackends]),
     ("threshold", float("inf")), ("threshold", 1e300), ("interval_s", 0), ("comparison", "=>")])
 def test_other_bad_values_show_as_errors_too(operator_client, console_world, sample_store, field, value):
     from apps.monitoring import collection
