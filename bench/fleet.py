@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Fleet benchmark: PyScaler collecting from N simulated nodes as it runs in
 production — a real RabbitMQ broker, the real beat dispatcher, a real control
-worker running its dispatch task and a real collect worker with two pool
-processes — at N = 10, 100 and 1,000 nodes × 10 SSH counters, plus two JVMs
-with two JMX counters each, every counter at one interval (30 s).
+worker running its dispatch task and two real collect workers of one pool
+process each (node affinity pins each node to one of them) — at N = 10, 100
+and 1,000 nodes × 10 SSH counters, plus two JVMs with two JMX counters each,
+every counter at one interval (30 s).
 
 Each size gets a fleet of its own (devservers.fleet: node i is 127.1.x.y,
 one sshd per 16 addresses), a cluster in a fresh database state, and freshly
@@ -13,16 +14,17 @@ started workers and beat. After ``--warmup`` ticks (connections are made),
   samples            samples stored for the measured stamps (read back from
                      memcached through SampleStore)
   missed_stamps      series × measured stamps that should hold a sample and don't
-  cpu_ms_per_sample  user+system CPU of the collect worker (main process and
+  cpu_ms_per_sample  user+system CPU of the collect workers (main processes and
                      pool processes, from /proc/<pid>/stat) over the measured
                      ticks, divided by samples
   sessions_per_node  sshd per-connection processes (children of the fleet's
                      sshd listeners) per node, after the last measured tick
-  worker_rss_mb      VmRSS of the collect worker's processes, summed
+  worker_rss_mb      VmRSS of the collect workers' processes, summed
   dispatch_ms        one dispatch_round (claim, due work, messages, signing;
                      nothing sent) in this process, against the same database
-  evaluate_ms        one Evaluator().run over every series (one dry-run
-                     trigger per counter), median of the runs made mid-tick
+  evaluate_ms        one run of a long-lived Evaluator (as a control worker
+                     keeps one) over every series (one dry-run trigger per
+                     counter), median of the runs made mid-tick
                      during the measured ticks (the first, rebuilding, not counted)
   overview_ms/_kib   the console overview fetched with Django's test client as
                      a logged-in admin: server time (median of 3) and size
@@ -197,11 +199,9 @@ def time_dispatch(when: datetime) -> float:
     return elapsed * 1000
 
 
-def time_evaluate(now: datetime, series: int) -> float:
-    from apps.control.evaluator import Evaluator
-
+def time_evaluate(evaluator, now: datetime, series: int) -> float:
     started = time.perf_counter()
-    report = Evaluator(fire=lambda *a, **k: None).run(now)
+    report = evaluator.run(now)
     elapsed = time.perf_counter() - started
     if report.series != series:
         print(f"  evaluator counted {report.series} series, expected {series}", flush=True)
@@ -251,8 +251,12 @@ def start_processes(workdir: Path, tag: str, vhost_url: str, env: dict[str, str]
     from devservers.celery_worker import CeleryWorker
     from devservers.util import REPO_ROOT
 
-    collect = CeleryWorker(vhost_url, name=f"collect{tag}", queues=("collect",), env=env, concurrency=2,
-                           log_path=workdir / f"collect{tag}.log").start()
+    # Two collect workers of one pool process each, as deploy/ runs them: node
+    # affinity is per worker, so a single-process worker is what pins a node
+    # to one process (and one SSH session).
+    collect = [CeleryWorker(vhost_url, name=f"collect{k}-{tag}", queues=("collect",), env=env, concurrency=1,
+                            log_path=workdir / f"collect{k}-{tag}.log").start()
+               for k in (1, 2)]
     control = CeleryWorker(vhost_url, name=f"control{tag}", queues=("control",), env=env, concurrency=1,
                            log_path=workdir / f"control{tag}.log").start()
     beat = subprocess.Popen(
@@ -264,6 +268,7 @@ def start_processes(workdir: Path, tag: str, vhost_url: str, env: dict[str, str]
 
 
 def measure_size(n: int, args, workdir: Path, vhost_url: str, env: dict[str, str], jvm_ports) -> dict:
+    from apps.control.evaluator import Evaluator
     from devservers.fleet import Fleet
     from devservers.util import stop_process
 
@@ -283,16 +288,19 @@ def measure_size(n: int, args, workdir: Path, vhost_url: str, env: dict[str, str
         stamps = [datetime.fromtimestamp(window_start + k * interval, tz=timezone.utc)
                   for k in range(args.ticks)]
         sleep_until(window_start - 0.3)
-        cpu_before = tree_cpu(collect.pid)
+        cpu_before = {pid: t for worker in collect for pid, t in tree_cpu(worker.pid).items()}
         dispatch, evaluate, sessions = [], [], []
+        # One evaluator for the whole size, as a control worker process keeps
+        # one (apps.control.evaluator.evaluate): its first run rebuilds.
+        evaluator = Evaluator(fire=lambda *a, **k: None)
         for k in range(args.ticks):
             sleep_until(window_start + k * interval + interval / 2)
             dispatch.append(time_dispatch(datetime.now(timezone.utc)))
-            evaluate.append(time_evaluate(datetime.now(timezone.utc), len(series)))
+            evaluate.append(time_evaluate(evaluator, datetime.now(timezone.utc), len(series)))
             sessions.append(sum(len(children(s.pid)) for s in fleet.servers) / n)
         sleep_until(window_start + args.ticks * interval - 0.3)
-        cpu_s = cpu_delta_s(cpu_before, tree_cpu(collect.pid))
-        rss = rss_mb([collect.pid, *collect.pool_pids()])
+        cpu_s = cpu_delta_s(cpu_before, {pid: t for worker in collect for pid, t in tree_cpu(worker.pid).items()})
+        rss = rss_mb([pid for worker in collect for pid in (worker.pid, *worker.pool_pids())])
         sessions.append(sum(len(children(s.pid)) for s in fleet.servers) / n)
         samples = read_back(series, stamps)
         overview_ms, overview_kib = time_overview()
@@ -309,12 +317,12 @@ def measure_size(n: int, args, workdir: Path, vhost_url: str, env: dict[str, str
             "overview_kib": round(overview_kib, 1),
         }
     except BaseException:
-        if collect is not None:
-            print("collect worker log tail:\n" + collect.log_tail(40), file=sys.stderr)
+        for worker in collect or ():
+            print(f"{worker.name} log tail:\n" + worker.log_tail(40), file=sys.stderr)
         raise
     finally:
         stop_process(beat)
-        for worker in (control, collect):
+        for worker in (control, *(collect or ())):
             if worker is not None:
                 worker.stop()
         fleet.stop()
@@ -360,6 +368,8 @@ def main() -> int:
         "MEMCACHED_SERVERS": memcached.address,
         "SAMPLE_LOG_DIR": str(workdir / "samples"),
         "EVALUATE_TICK_S": "0",  # the bench evaluates in-process, once per tick
+        # 1,000 nodes over two single-process workers: room for 500 each.
+        "COLLECT_MAX_NODES_PER_PROCESS": "500",
         "ALLOWED_HOSTS": "localhost",
         "LOG_LEVEL": "WARNING",
     }

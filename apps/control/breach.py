@@ -234,6 +234,7 @@ def parse_value(raw: str | bytes | float | int | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+@lru_cache(maxsize=1024)  # one value per trigger, asked for each of its series (thousands a run)
 def counting_mark(last_fired_at: datetime | None, counting_since: datetime | None = None) -> int:
     """The reset a state must account for: the trigger's last firing or the
     moment its counting (re)started (Trigger.counting_since), the later one."""

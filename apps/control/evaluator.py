@@ -5,10 +5,11 @@ One call of :func:`evaluate` handles every enabled trigger:
 1. load the triggers with their enabled counters and the clusters' running
    nodes with collection enabled (one query, one per counter source and one
    for the nodes, whatever the number of triggers: trigger_series.py);
-2. read every state key and the newest ``PREFETCH_STAMPS`` sample keys of
-   every series in one batched ``get_many``. A series whose state is lost or
-   older than that window (first run, memcached restart, evaluator stopped
-   for a while) needs a second read for its look-back (``breach.reading_start``);
+2. read the states (one batched ``get_many``, or only a token while this
+   process wrote them last: state_memory.py), then exactly the sample keys
+   each series has left to count: after its last counted stamp (or its
+   look-back when the state is lost or too old, ``breach.reading_start``) up
+   to the newest, in the steady state one or two stamps a series;
 3. count the new samples (``breach.advance``), decide which triggers reach
    their needed count, claim and fire them, write the changed states with one
    ``set_many``.
@@ -83,11 +84,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.monitoring.samples import stamps_between
 
 from . import breach
 from .breach import BreachState
 from .models import Trigger
+from .state_memory import WRITER_KEY, StateMemory
 from .trigger_series import (  # noqa: F401 - cluster_count_key: the state key, for callers of the evaluator
     SeriesPlan,
     StampGrid,
@@ -104,11 +105,6 @@ from .trigger_series import (  # noqa: F401 - cluster_count_key: the state key, 
 
 logger = logging.getLogger(__name__)
 
-# Newest stamps of every series read with the states in the first get_many.
-# Evaluating at least once per collection interval leaves at most one or two
-# stamps to count (the newest may still be pending), so one read suffices in
-# the steady state.
-PREFETCH_STAMPS = 3
 # Most breaching values per series copied into a firing's reasons.
 REASON_VALUES = 20
 
@@ -125,9 +121,6 @@ def grace_s() -> float:
     return float(getattr(settings, "EVALUATOR_GRACE_S", breach.DEFAULT_GRACE_S))
 
 
-# ---------------------------------------------------------------------------
-# Reports
-# ---------------------------------------------------------------------------
 @dataclass
 class Firing:
     trigger_id: int
@@ -178,7 +171,7 @@ class _Run:
     grid: StampGrid
     state_keys: list[str]
     store_up: bool = True
-    values: dict[str, Any] = field(default_factory=dict)  # raw values read, by key
+    values: dict[str, Any] = field(default_factory=dict)  # raw sample values read, by key
     old_raw: dict[str, Any] = field(default_factory=dict)  # states as read, by key
     old_states: dict[str, dict[int, BreachState]] = field(default_factory=dict)
     starts: list[tuple[SeriesPlan, datetime, BreachState]] = field(default_factory=list)
@@ -202,15 +195,17 @@ def _text(raw: Any) -> str | None:
 class Evaluator:
     """Evaluates triggers against a sample store.
 
-    Holds ``memory``: the states this process last read or wrote, used only
-    while memcached is unreachable so that a missing-data policy counts the
-    outage's stamps from where counting was (a fresh process rebuilds instead).
+    Holds ``memory`` (state_memory.py): the states this process last read or
+    wrote, which spare it reading them back while it is the only writer, and
+    carry counting through a memcached outage so that a missing-data policy
+    counts the outage's stamps from where counting was (a fresh process
+    rebuilds instead).
     """
 
     def __init__(self, store: Store | None = None, fire: FireCallable | None = None) -> None:
         self._store = store
         self._fire = fire
-        self.memory: dict[str, str] = {}
+        self.memory = StateMemory()
 
     @property
     def store(self) -> Store:
@@ -235,15 +230,19 @@ class Evaluator:
             logger.warning("evaluator: sample store unavailable (%s); data treated as missing", exc)
             return None
 
-    def _write(self, mapping: dict[str, str], report: EvaluationReport) -> None:
+    def _write(self, mapping: dict[str, str], report: EvaluationReport, *, states: bool = True) -> bool:
+        """Write without waiting for replies (a lost state costs a recount
+        from the samples, not a wrong count); False when it could not go out."""
         if not mapping:
-            return
+            return True
         try:
-            self.store.set_many(mapping, expire=int(settings.SAMPLE_RETENTION_S))
-            report.states_written += len(mapping)
+            self.store.set_many(mapping, expire=int(settings.SAMPLE_RETENTION_S), noreply=True)
+            report.states_written += len(mapping) if states else 0
+            return True
         except store_errors() as exc:
             report.store_error = report.store_error or f"writing: {exc}"
             logger.warning("evaluator: could not write %d breach states (%s)", len(mapping), exc)
+            return False
 
     # -- one evaluation, in phases sharing one _Run -----------------------------
     def run(self, now: datetime | None = None, *, trigger_ids: Sequence[int] | None = None) -> EvaluationReport:
@@ -261,24 +260,34 @@ class Evaluator:
         return run.report
 
     def _read_states(self, run: _Run) -> None:
-        """1. The states and every plan's newest samples, in one read; from
-        this process's memory when memcached cannot be read."""
-        first_keys = set(run.state_keys)
-        for plan in run.plans:
-            newest = run.grid.recent(plan.counter.interval_s, PREFETCH_STAMPS)
-            first_keys.update(sample_keys(plan, newest, run.grid))
-        values = self._read(list(first_keys), run.report)
+        """1. The states: only the writer token when this process wrote them
+        last, else in one read; from memory when memcached cannot be read."""
+        memory = self.memory
+        keys = run.state_keys
+        values: dict[str, Any] | None = {}
+        if memory.token is not None:
+            token = self._read([WRITER_KEY], run.report)
+            if token is None:
+                values = None
+            elif _text(token.get(WRITER_KEY)) == memory.token:
+                keys = [k for k in keys if k not in memory.encoded]
+        if values is not None and keys:
+            values = self._read(keys, run.report)
         run.store_up = values is not None
+        remembered = {k: memory.encoded[k] for k in run.state_keys if k in memory.encoded}
         if values is None:
-            values = {k: self.memory[k] for k in run.state_keys if k in self.memory}
-        run.values = values
-        run.old_raw = {k: values.get(k) for k in run.state_keys}
-        run.old_states = {k: breach.decode_states(v) for k, v in run.old_raw.items()}
+            values = remembered
+        elif keys is not run.state_keys:  # the token was ours: memory is what is stored
+            values = {**remembered, **values}
+        run.old_raw = {k: _text(values.get(k)) for k in run.state_keys}
+        run.old_states = {k: memory.decode(k, v) for k, v in run.old_raw.items()}
 
     def _resume(self, run: _Run) -> None:
-        """2. Where each plan resumes counting; a second read for the
-        look-backs that reach beyond the first read's window."""
-        extra: set[str] = set()
+        """2. Where each plan resumes counting, and one read of the samples
+        from there to the newest stamp. Reading only these (not a fixed window
+        prefetched with the states) halves the keys of a steady run, where a
+        series has one or two stamps left to count."""
+        wanted: set[str] = set()
         for plan in run.plans:
             interval = plan.counter.interval_s
             start, state = breach.reading_start(
@@ -290,14 +299,10 @@ class Evaluator:
                 counting_since=plan.trigger.counting_since,
             )
             run.starts.append((plan, start, state))
-            window_first = run.grid.recent(interval, PREFETCH_STAMPS)[0]
-            if run.store_up and start < window_first:
-                older = [s for s in stamps_between(start, window_first, interval) if s < window_first]
-                extra.update(sample_keys(plan, older, run.grid))
-        if extra:
-            more = self._read(list(extra), run.report)
-            if more is not None:
-                run.values.update(more)
+            if run.store_up:
+                wanted.update(sample_keys(plan, run.grid.between(start, interval), run.grid))
+        if wanted:
+            run.values = self._read(list(wanted), run.report) or {}
 
     def _count(self, run: _Run) -> None:
         """3. Count each plan's new stamps; note the triggers that reach."""
@@ -331,11 +336,16 @@ class Evaluator:
                         states[trigger_id] = states[trigger_id].reset(mark)
 
     def _write_states(self, run: _Run) -> None:
-        """5. Write the states that changed; remember them all."""
+        """5. Write the states that changed, then a new writer token; remember
+        them all (the token only when every write went out)."""
         encoded = {key: breach.encode_states(states) for key, states in run.new_states.items()}
-        changed = {key: raw for key, raw in encoded.items() if raw != _text(run.old_raw.get(key))}
-        self.memory = encoded
-        self._write(changed, run.report)
+        changed = {key: raw for key, raw in encoded.items() if raw != run.old_raw.get(key)}
+        token = None
+        if run.store_up and self._write(changed, run.report):
+            token = self.memory.new_token()
+            if not self._write({WRITER_KEY: token}, run.report, states=False):
+                token = None
+        self.memory.remember(encoded, run.new_states, token)
 
     def _fire_one(self, trigger: Trigger, hits: list[tuple[SeriesPlan, BreachState]], now: datetime,
                   report: EvaluationReport, grid: StampGrid) -> bool:

@@ -193,13 +193,15 @@ class SampleStore:
         StoreUnavailable when no server answered."""
         return self.read(keys).values
 
-    def set_many(self, mapping: Mapping[str, object], expire: int = 0) -> list[str]:
-        """Store values (waiting for memcached's replies). Returns the keys not
-        stored; raises StoreUnavailable when nothing could be stored."""
+    def set_many(self, mapping: Mapping[str, object], expire: int = 0, noreply: bool = False) -> list[str]:
+        """Store values, waiting for memcached's replies unless ``noreply``
+        (then only keys whose server is unreachable count as not stored).
+        Returns the keys not stored; raises StoreUnavailable when nothing
+        could be stored."""
         encoded = {k: encode_value(v) for k, v in mapping.items()}
         if not encoded:
             return []
-        failed = self._backend.set_many(encoded, int(expire), False)
+        failed = self._backend.set_many(encoded, int(expire), noreply)
         if failed and len(failed) == len(encoded):
             raise StoreUnavailable(f"none of {len(encoded)} keys could be stored")
         return failed

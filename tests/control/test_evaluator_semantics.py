@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from apps.control import breach
+from apps.control.state_memory import WRITER_KEY
 from apps.control.choices import ExecutionStatus
 from apps.control.evaluator import Evaluator, cluster_count_key
 from apps.control.models import Execution, Node, Trigger
@@ -392,11 +393,14 @@ def test_a_stale_count_written_after_a_firing_does_not_fire_again(store, web):
     put(store, n1, load, 0, 2)
     ev.run(at(0))
     assert len(firings(trigger)) == 1
-    # A slower evaluator that lost the claim writes its pre-firing count.
+    # A slower evaluator that lost the claim writes its pre-firing count, then
+    # its writer token, as every evaluator does after its states.
     key = series(n1, load).count_key
     store.set_many({key: breach.encode_states({trigger.pk: breach.BreachState(1, stamp(0), 0)})},
                    expire=600)
-    ev.run(at(0, 40))
+    store.set_many({WRITER_KEY: "another-evaluator-1"}, expire=600)
+    report = ev.run(at(0, 40))
+    assert report.keys_read > 1  # the token was not its own: the states were read back
     assert len(firings(trigger)) == 1
     assert states(store, key)[trigger.pk].count == 0
 
