@@ -7,9 +7,11 @@ Celery's prefork pool forks its children from the main worker process, so:
 
 - the JVM is started lazily, on first use, in the process that uses it —
   never at import;
-- each pool process starts its own right after the fork, from Celery's
-  ``worker_process_init`` signal (connected below), so the first collection
-  does not pay the start-up;
+- each pool process of a worker that consumes the ``collect`` queue starts
+  its own right after the fork, from Celery's ``worker_process_init`` signal
+  (connected below), so the first collection does not pay the start-up; a
+  control or actions worker never collects and starts none (a JVM is some
+  60 MB and a second of CPU per pool process);
 - the main worker process never starts one (it only forks and supervises);
 - a process that finds a JVM started by its parent fails with a clear error
   instead of hanging.
@@ -23,13 +25,18 @@ import threading
 from pathlib import Path
 
 import jpype
-from celery.signals import worker_process_init
+from celery.signals import celeryd_after_setup, worker_process_init
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _started_pid: int | None = None
+#: Whether this Celery worker consumes the collect queue (None: not known,
+#: e.g. not started by ``celery worker``). Set in the main process before the
+#: pool forks, so every pool process inherits it.
+_worker_collects: bool | None = None
+COLLECT_QUEUE = "collect"
 
 
 class JvmUnavailable(RuntimeError):
@@ -134,12 +141,18 @@ def started_here() -> bool:
     return _started_pid == os.getpid()
 
 
+@celeryd_after_setup.connect(weak=False)
+def note_worker_queues(sender: str, instance, **_kwargs: object) -> None:
+    global _worker_collects
+    _worker_collects = COLLECT_QUEUE in instance.app.amqp.queues.consume_from
+
+
 @worker_process_init.connect(weak=False)
 def start_in_pool_process(**_kwargs: object) -> None:
-    """Celery pool process just forked: start its own JVM now. A failure is
-    logged, not raised, so the pool process still serves SSH collection; JMX
-    counters then report the reason each time."""
-    if not getattr(settings, "JMX_START_IN_POOL_PROCESS", True):
+    """Celery pool process just forked: start its own JVM now, if its worker
+    collects. A failure is logged, not raised, so the pool process still
+    serves SSH collection; JMX counters then report the reason each time."""
+    if not getattr(settings, "JMX_START_IN_POOL_PROCESS", True) or _worker_collects is False:
         return
     try:
         ensure_started()
