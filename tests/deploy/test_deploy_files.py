@@ -73,7 +73,8 @@ def verify(root: Path, names: list[str]) -> subprocess.CompletedProcess[str]:
 
 def test_systemd_accepts_every_unit(tmp_path):
     root = installed_root(tmp_path, UNITS)
-    result = verify(root, [unit.name for unit in UNITS])
+    # A template is verified as an instance of it (pyscaler-worker-collect@1).
+    result = verify(root, [unit.name.replace("@.", "@1.") for unit in UNITS])
     # verify reports problems on stderr, often with exit status 0.
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
@@ -92,10 +93,16 @@ def test_the_unit_check_catches_a_broken_unit(tmp_path):
 def test_there_is_a_unit_per_role_and_workers_are_split_by_queue():
     names = {unit.name for unit in UNITS}
     assert names == {"pyscaler.target", "pyscaler-web.service", "pyscaler-beat.service",
-                     "pyscaler-worker-collect.service", "pyscaler-worker-control.service",
+                     "pyscaler-worker-collect@.service", "pyscaler-worker-control.service",
                      "pyscaler-worker-actions.service"}
     from django.conf import settings
     for queue in (q.name for q in settings.CELERY_TASK_QUEUES):
+        if queue == "collect":
+            # One process per instance (node affinity is per worker), named by the instance.
+            text = (DEPLOY / "systemd" / "pyscaler-worker-collect@.service").read_text()
+            assert "--queues=collect " in text and "--hostname=collect%i@%%h " in text
+            assert "--concurrency=1 " in text
+            continue
         text = (DEPLOY / "systemd" / f"pyscaler-worker-{queue}.service").read_text()
         assert f"--queues={queue} " in text and f"--hostname={queue}@%%h " in text
         # Each queue's concurrency comes from its own variable, with a default.

@@ -1,9 +1,9 @@
 """The systemd units' own command lines start real processes: each ExecStart=
 of deploy/systemd, expanded as systemd expands it (its Environment= defaults,
-overridden by what an env file would set; %% -> %) and pointed at this
-checkout instead of /opt/pyscaler, runs against the real RabbitMQ until it is
-ready, then stops cleanly on SIGTERM (KillMode=mixed) within the unit's
-TimeoutStopSec."""
+overridden by what an env file would set; %% -> %, a template's %i -> 1)
+and pointed at this checkout instead of /opt/pyscaler, runs against the real
+RabbitMQ until it is ready, then stops cleanly on SIGTERM (KillMode=mixed)
+within the unit's TimeoutStopSec."""
 from __future__ import annotations
 
 import http.client
@@ -40,7 +40,8 @@ def command_of(unit: Path, env_file: dict[str, str], var_dir: Path) -> tuple[lis
         env.update(item.split("=", 1) for item in shlex.split(line))
     env.update(env_file)  # EnvironmentFile= is read after Environment=
     (exec_start,) = unit_setting(text, "ExecStart")
-    line = exec_start.replace("%%", "%")
+    # A template unit runs here as its instance 1 (pyscaler-worker-collect@1).
+    line = exec_start.replace("%%", "\0").replace("%i", "1").replace("\0", "%")
     # ${NAME} is one word in systemd; all values here are single words.
     line = re.sub(r"\$\{([A-Z0-9_]+)\}", lambda m: env[m.group(1)], line)
     line = (line.replace("/opt/pyscaler/venv/bin/", f"{REPO_ROOT}/.venv/bin/")
@@ -79,7 +80,6 @@ def test_every_unit_command_starts_and_stops_cleanly(tmp_path, isolated_broker_v
         "ALLOWED_HOSTS": "localhost",
         "GUNICORN_BIND": f"127.0.0.1:{web_port}",
         "GUNICORN_WORKERS": "1",
-        "PYSCALER_COLLECT_CONCURRENCY": "1",
         "PYSCALER_CONTROL_CONCURRENCY": "1",
         "PYSCALER_ACTIONS_CONCURRENCY": "1",
     }
@@ -97,9 +97,11 @@ def test_every_unit_command_starts_and_stops_cleanly(tmp_path, isolated_broker_v
                                         stderr=subprocess.STDOUT, start_new_session=True)
             started[unit.name] = (proc, log)
 
-        for queue in ("collect", "control", "actions"):
-            proc, log = started[f"pyscaler-worker-{queue}.service"]
-            name = f"{queue}@{host}"  # --hostname=<queue>@%h
+        for queue, unit_name in (("collect1", "pyscaler-worker-collect@.service"),
+                                 ("control", "pyscaler-worker-control.service"),
+                                 ("actions", "pyscaler-worker-actions.service")):
+            proc, log = started[unit_name]
+            name = f"{queue}@{host}"  # --hostname=<queue>@%h, collect<instance>@%h
             wait(lambda: any(name in reply for reply in control.control.ping(destination=[name], timeout=0.5)),
                  f"worker {name}", proc, log)
 

@@ -32,11 +32,12 @@ HOST = {
     "pyscaler::memcached_servers": ["127.0.0.1:11211", "127.0.0.2:11211"],
     "pyscaler::allowed_hosts": ["pyscaler.test", "localhost"],
     "pyscaler::server_name": "pyscaler.test",
+    "pyscaler::collect_signing_key": "collect-signing-key-for-the-puppet-test-0123",
 }
 UNIT_OF_ROLE = {
     "web": "pyscaler-web.service",
     "beat": "pyscaler-beat.service",
-    "collect": "pyscaler-worker-collect.service",
+    "collect": "pyscaler-worker-collect@.service",  # a template: instances @1 .. @collect_processes
     "control": "pyscaler-worker-control.service",
     "actions": "pyscaler-worker-actions.service",
 }
@@ -94,7 +95,8 @@ def test_noop_apply_of_a_full_host(tmp_path):
         "Exec[pyscaler: migrate]",
         "File[/etc/systemd/system/pyscaler.target]", "File[/etc/nginx/sites-available/pyscaler]",
         *(f"File[/etc/systemd/system/{unit}]" for unit in UNIT_OF_ROLE.values()),
-        *(f"Service[{unit}]" for unit in UNIT_OF_ROLE.values()),
+        *(f"Service[{unit}]" for role, unit in UNIT_OF_ROLE.items() if role != "collect"),
+        "Service[pyscaler-worker-collect@1.service]", "Service[pyscaler-worker-collect@2.service]",
     }
     assert expected <= plan, sorted(expected - plan)
     # The env file is Sensitive: neither the key nor a password shows in the report.
@@ -104,14 +106,26 @@ def test_noop_apply_of_a_full_host(tmp_path):
 
 def test_noop_apply_of_a_collect_only_worker_host(tmp_path):
     """The scale-out case: another host for the collect queue, nothing else."""
-    result = noop_apply(tmp_path, {**HOST, "pyscaler::roles": ["collect"], "pyscaler::collect_concurrency": 8})
+    result = noop_apply(tmp_path, {**HOST, "pyscaler::roles": ["collect"], "pyscaler::collect_processes": 3})
     assert result.returncode in (0, 2), result.stdout + result.stderr
     assert not puppet_errors(result.stderr), result.stderr
     plan = planned(result.stdout)
-    assert "Service[pyscaler-worker-collect.service]" in plan
+    assert {f"Service[pyscaler-worker-collect@{i}.service]" for i in (1, 2, 3)} <= plan, plan
+    assert "Service[pyscaler-worker-collect@4.service]" not in plan
+    assert "File[/etc/systemd/system/pyscaler-worker-collect@.service]" in plan
     others = [unit for role, unit in UNIT_OF_ROLE.items() if role != "collect"]
     assert not [r for r in plan if any(unit in r for unit in others)], plan
     assert not [r for r in plan if any(word in r for word in ("nginx", "npm", "collectstatic", "migrate"))], plan
+
+
+def test_a_collect_host_without_the_signing_key_is_refused(tmp_path):
+    """Beat signs collect tasks and every collect worker verifies them: hosts
+    with a key each (the settings' per-host fallback) would refuse every task."""
+    data = {key: value for key, value in HOST.items() if key != "pyscaler::collect_signing_key"}
+    result = noop_apply(tmp_path, {**data, "pyscaler::roles": ["collect"]})
+    assert result.returncode not in (0, 2)
+    errors = re.sub(r"\x1b\[[0-9;]*m", "", result.stderr)
+    assert "collect_signing_key is required on hosts with the beat or collect role" in errors, errors
 
 
 def test_bad_parameters_are_refused_naming_them(tmp_path):

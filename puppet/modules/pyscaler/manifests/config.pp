@@ -7,6 +7,12 @@ class pyscaler::config {
   $secret_key = $pyscaler::secret_key.unwrap
   $database_url = $pyscaler::database_url.unwrap
   $broker_url = $pyscaler::broker_url.unwrap
+  # A web-only host signs nothing: without a key it gets a random one of its
+  # own (persisted under the state directory by the settings).
+  $signing_key = $pyscaler::collect_signing_key ? {
+    Undef   => {},
+    default => { 'COLLECT_SIGNING_KEY' => $pyscaler::collect_signing_key.unwrap },
+  }
   $csrf_trusted_origins = $pyscaler::csrf_trusted_origins.lest || {
     $pyscaler::allowed_hosts.filter |$host| { $host !~ /\A(localhost|127\.0\.0\.1|\[::1\]|\*)\z/ }
       .map |$host| { "https://${host.regsubst(/\A\./, '')}" }
@@ -26,7 +32,6 @@ class pyscaler::config {
     'DATABASE_URL'                 => $database_url,
     'CELERY_BROKER_URL'            => $broker_url,
     'MEMCACHED_SERVERS'            => $pyscaler::memcached_servers.join(','),
-    'PYSCALER_COLLECT_CONCURRENCY' => String($pyscaler::collect_concurrency),
     'PYSCALER_CONTROL_CONCURRENCY' => String($pyscaler::control_concurrency),
     'PYSCALER_ACTIONS_CONCURRENCY' => String($pyscaler::actions_concurrency),
     'SAMPLE_LOG_DIR'               => "${pyscaler::state_dir}/samples",
@@ -48,6 +53,6 @@ class pyscaler::config {
     group     => $pyscaler::user,
     mode      => '0640',
     show_diff => false,
-    content   => Sensitive(epp('pyscaler/pyscaler.env.epp', { 'env' => $defaults + $pyscaler::extra_env })),
+    content   => Sensitive(epp('pyscaler/pyscaler.env.epp', { 'env' => $defaults + $signing_key + $pyscaler::extra_env })),
   }
 }

@@ -21,7 +21,11 @@
 # @param allowed_hosts     ALLOWED_HOSTS
 # @param csrf_trusted_origins  CSRF_TRUSTED_ORIGINS (default: https://<each allowed host>)
 # @param roles             which services this host runs
-# @param collect_concurrency, control_concurrency, actions_concurrency  worker processes per queue
+# @param collect_processes collect workers of one process each on this host
+#                          (pyscaler-worker-collect@1 .. @N; see README "Sizing a deployment")
+# @param collect_signing_key  COLLECT_SIGNING_KEY (32+ characters): the same on the beat host
+#                          and every collect host; required on hosts with either role
+# @param control_concurrency, actions_concurrency  worker processes per queue
 # @param extra_env         any other variable of deploy/pyscaler.env.example (wins over the defaults)
 # @param manage_packages   install the Debian packages PyScaler needs
 # @param node_packages     packages giving web hosts node and npm (NodeSource's nodejs
@@ -39,7 +43,8 @@ class pyscaler (
   Array[Pattern[/\A[^\s,]+\z/], 1] $allowed_hosts,
   Optional[Array[Pattern[/\Ahttps?:\/\/[^\s,]+\z/]]] $csrf_trusted_origins = undef,
   Array[Enum['web', 'beat', 'collect', 'control', 'actions'], 1] $roles = ['web', 'collect', 'control', 'actions'],
-  Integer[1, 256] $collect_concurrency = 4,
+  Integer[1, 256] $collect_processes = 2,
+  Optional[Variant[String[32], Sensitive[String[32]]]] $collect_signing_key = undef,
   Integer[1, 256] $control_concurrency = 2,
   Integer[1, 256] $actions_concurrency = 2,
   Hash[Pattern[/\A[A-Z][A-Z0-9_]*\z/], Pattern[/\A[^\n]*\z/]] $extra_env = {},
@@ -62,6 +67,9 @@ class pyscaler (
   $user       = 'pyscaler'
   $manage     = "${app_dir}/deploy/pyscaler-manage"
 
+  if $collect_signing_key =~ Undef and ('beat' in $roles or 'collect' in $roles) {
+    fail("pyscaler: collect_signing_key is required on hosts with the beat or collect role, the same value on all of them (roles: ${roles})")
+  }
   if $run_migrations and !('web' in $roles) {
     fail("pyscaler: run_migrations needs the 'web' role on this host (roles: ${roles})")
   }

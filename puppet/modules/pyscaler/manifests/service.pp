@@ -2,18 +2,24 @@
 #   from the release, enabled and running; the units of other roles stopped,
 #   disabled and removed.
 #
-# A new release, new requirements or a changed env file restart the services
-# (this class is notified by pyscaler::install and pyscaler::config).
+# The collect role is a template, pyscaler-worker-collect@.service, run as
+# instances @1 .. @collect_processes (one collecting process each: node
+# affinity is per worker); instances beyond that number are stopped and
+# disabled. A new release, new requirements or a changed env file restart the
+# services (this class is notified by pyscaler::install and pyscaler::config).
 class pyscaler::service {
-  $units = {
+  $unit_files = {
     'web'     => 'pyscaler-web.service',
     'beat'    => 'pyscaler-beat.service',
-    'collect' => 'pyscaler-worker-collect.service',
+    'collect' => 'pyscaler-worker-collect@.service',
     'control' => 'pyscaler-worker-control.service',
     'actions' => 'pyscaler-worker-actions.service',
   }
+  $collect_instances = Integer[1, $pyscaler::collect_processes].map |$i| { "pyscaler-worker-collect@${i}.service" }
+  $services = $unit_files + { 'collect' => $collect_instances }
   $unit_dir = '/etc/systemd/system'
   $source = "${pyscaler::source_dir}/deploy/systemd"
+  $installed = $facts['pyscaler_installed_units'].lest || { [] }
 
   exec { 'pyscaler: systemctl daemon-reload':
     command     => '/bin/systemctl daemon-reload',
@@ -27,7 +33,7 @@ class pyscaler::service {
     notify => Exec['pyscaler: systemctl daemon-reload'],
   }
 
-  $units.each |$role, $unit| {
+  $unit_files.each |$role, $unit| {
     if $role in $pyscaler::roles {
       file { "${unit_dir}/${unit}":
         ensure => file,
@@ -35,23 +41,34 @@ class pyscaler::service {
         mode   => '0644',
         notify => Exec['pyscaler: systemctl daemon-reload'],
       }
-      service { $unit:
-        ensure    => running,
-        enable    => true,
-        require   => Exec['pyscaler: systemctl daemon-reload'],
-        subscribe => File["${unit_dir}/${unit}"],
+      [$services[$role]].flatten.each |$service| {
+        service { $service:
+          ensure    => running,
+          enable    => true,
+          require   => Exec['pyscaler: systemctl daemon-reload'],
+          subscribe => File["${unit_dir}/${unit}"],
+        }
       }
-    } else {
+    } elsif $unit in $installed {
       # Only when installed earlier: a role taken away from this host.
-      if $facts['pyscaler_installed_units'] and $unit in $facts['pyscaler_installed_units'] {
-        service { $unit:
-          ensure   => stopped,
-          enable   => false,
-        }
-        -> file { "${unit_dir}/${unit}":
-          ensure => absent,
-          notify => Exec['pyscaler: systemctl daemon-reload'],
-        }
+      service { [$services[$role]].flatten:
+        ensure => stopped,
+        enable => false,
+      }
+      -> file { "${unit_dir}/${unit}":
+        ensure => absent,
+        notify => Exec['pyscaler: systemctl daemon-reload'],
+      }
+    }
+  }
+
+  # Collect instances above collect_processes (the number was lowered): stopped.
+  $running_instances = $facts['pyscaler_collect_instances'].lest || { [] }
+  if 'collect' in $pyscaler::roles {
+    $running_instances.filter |$instance| { !($instance in $collect_instances) }.each |$instance| {
+      service { $instance:
+        ensure => stopped,
+        enable => false,
       }
     }
   }
@@ -59,6 +76,7 @@ class pyscaler::service {
   service { 'pyscaler.target':
     ensure   => running,
     enable   => true,
-    require  => [Exec['pyscaler: systemctl daemon-reload'], Service[$pyscaler::roles.map |$role| { $units[$role] }]],
+    require  => [Exec['pyscaler: systemctl daemon-reload'],
+                 Service[$pyscaler::roles.map |$role| { $services[$role] }.flatten]],
   }
 }

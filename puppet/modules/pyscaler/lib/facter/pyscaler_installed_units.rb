@@ -5,3 +5,13 @@ Facter.add(:pyscaler_installed_units) do
     Dir.glob('/etc/systemd/system/pyscaler-*.service').map { |path| File.basename(path) }.sort
   end
 end
+
+# The collect worker instances enabled on this host (pyscaler-worker-collect@N
+# links under the target's .wants), so that lowering collect_processes stops
+# the instances above the new number.
+Facter.add(:pyscaler_collect_instances) do
+  setcode do
+    Dir.glob('/etc/systemd/system/*.wants/pyscaler-worker-collect@*.service')
+       .map { |path| File.basename(path) }.uniq.sort
+  end
+end
