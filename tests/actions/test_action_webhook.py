@@ -236,3 +236,26 @@ def test_sizes_are_the_firing_s_and_the_step_s_and_a_policy_s_desired_size(clust
     assert payload["size"] == {"before": 1, "now": 0, "desired": 3}
     assert payload["policy"] == "cpu-target"
     assert payload["fired_by"] == {"type": "policy", "name": "cpu-target", "label": "policy cpu-target"}
+
+
+def test_the_readme_s_verification_code_accepts_a_real_request_and_refuses_a_changed_one(
+        cluster, webhook, monkeypatch):
+    """The snippet receivers copy from the README works on what is really sent."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    snippet = readme.split("### The Webhook action", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    verify = namespace["verify"]
+
+    monkeypatch.setenv(SECRET_VAR, "s3cret-key")
+    fire(cluster, {"url": webhook.url(), "secret_ref": f"env:{SECRET_VAR}"})
+    [request] = webhook.wait_for(1)
+    headers = {"X-PyScaler-Timestamp": request.headers["x-pyscaler-timestamp"],
+               "X-PyScaler-Signature": request.headers["x-pyscaler-signature"]}
+    assert verify(b"s3cret-key", headers, request.body) is True
+    assert verify(b"another-key", headers, request.body) is False
+    assert verify(b"s3cret-key", headers, request.body.replace(b"shop", b"shoq")) is False
+    stale = {**headers, "X-PyScaler-Timestamp": str(int(headers["X-PyScaler-Timestamp"]) - 3600)}
+    assert verify(b"s3cret-key", stale, request.body) is False
