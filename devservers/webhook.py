@@ -10,13 +10,17 @@ A Celery worker subprocess reaches it over TCP like any receiver.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -44,6 +48,33 @@ class Received:
         return json.loads(self.body)
 
 
+def self_signed_cert(directory: Path, host: str) -> tuple[Path, Path]:
+    """A certificate for ``host`` (an IP address) signed by its own key:
+    the one file a client names as its CA bundle (WEBHOOK_CA_BUNDLE)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "webhook-tls.pem", directory / "webhook-tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
 def expected_signature(secret: str, timestamp: str, body: bytes) -> str:
     """What a receiver computes (written apart from PyScaler's own code, as a
     receiver would write it) and compares with hmac.compare_digest."""
@@ -55,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         owner = self.server.owner
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {name.lower(): value for name, value in self.headers.items()}
@@ -71,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -85,11 +116,13 @@ class WebhookServer:
     order) scripts the answers; when it is empty, ``default`` answers.
     With ``secret`` set, each request's signature is checked (recorded as
     ``signature_ok``) and a wrong or missing one is answered 401, as a real
-    receiver would."""
+    receiver would. With ``tls_dir`` it speaks HTTPS with a self-signed
+    certificate written there (``ca_path``)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls_dir: Path | None = None) -> None:
         self.host = host
         self._port = port
+        self._tls = self_signed_cert(tls_dir, host) if tls_dir is not None else None
         self.secret: str | None = None
         self.default = Reply()
         self.replies: list[Reply] = []
@@ -105,8 +138,14 @@ class WebhookServer:
             raise ServerError("the webhook server is not started")
         return self._server.server_address[1]
 
+    @property
+    def ca_path(self) -> Path:
+        if self._tls is None:
+            raise ServerError("this webhook server speaks plain HTTP")
+        return self._tls[0]
+
     def url(self, path: str = "/hook") -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        return f"{'https' if self._tls else 'http'}://{self.host}:{self.port}{path}"
 
     @property
     def received(self) -> list[Received]:
@@ -129,6 +168,10 @@ class WebhookServer:
             self._stopping.clear()
             self._server = _Server((self.host, self._port), _Handler)
             self._server.owner = self
+            if self._tls is not None:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(*map(str, self._tls))
+                self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
             self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-server",
                                             daemon=True)
             self._thread.start()

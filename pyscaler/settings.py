@@ -380,6 +380,8 @@ CHAIN_STEP_RETRY_MAX_BACKOFF_S = env.float("CHAIN_STEP_RETRY_MAX_BACKOFF_S", def
 # (the worker's HTTP_PROXY/NETRC environment is deliberately not read).
 WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
 WEBHOOK_PROXY_URL = env.str("WEBHOOK_PROXY_URL", default="")
+# Certificates (a PEM bundle file) Webhook steps trust for https; empty: certifi's.
+WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
 
 # ---------------------------------------------------------------------------
 # Sample store (memcached) and sample log

@@ -7,13 +7,15 @@ a response body in chunks, so only a bounded excerpt of a large answer is
 ever held. The session ignores the worker's environment (``trust_env``):
 HTTP_PROXY and ~/.netrc are not read, so no credential of the worker's is
 sent to a URL an admin typed; WEBHOOK_PROXY_URL is the proxy, when one is
-needed.
+needed, and WEBHOOK_CA_BUNDLE the certificates trusted for https (else
+certifi's).
 
 Which failures are worth another try (the chain runner retries them,
 apps/control/retries.py): no connection, no answer in time, HTTP 5xx, 429
 (throttled), 408 and 425. Any other 4xx says the request itself is wrong
 (bad URL, refused signature) and trying again changes nothing; a 3xx is not
-followed (the receiver must be given its final URL) and fails the same way.
+followed (the receiver must be given its final URL) and fails the same way,
+as does a certificate that does not verify.
 """
 from __future__ import annotations
 
@@ -89,6 +91,7 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answ
     try:
         with session.post(url, data=body, headers={"User-Agent": USER_AGENT, **headers},
                           timeout=(timeout, timeout), allow_redirects=False, stream=True,
+                          verify=settings.WEBHOOK_CA_BUNDLE or True,
                           proxies={"http": proxy, "https": proxy} if proxy else None) as response:
             excerpt = _excerpt(response, started + timeout)
             return Answer(status=response.status_code, reason=response.reason or "", excerpt=excerpt,
@@ -96,6 +99,8 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answ
                           location=response.headers.get("Location", ""))
     except requests.Timeout:
         raise DeliveryFailed(f"no answer within {timeout:g} s (timed out)", retryable=True) from None
+    except requests.exceptions.SSLError as exc:  # a ConnectionError too, but not a passing one
+        raise DeliveryFailed(f"TLS failed: {_why(exc)}", retryable=False) from None
     except requests.ConnectionError as exc:
         raise DeliveryFailed(f"cannot connect: {_why(exc)}", retryable=True) from None
     except requests.RequestException as exc:

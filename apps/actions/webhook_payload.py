@@ -29,8 +29,7 @@ def fired_by(ctx: StepContext) -> dict[str, Any]:
     if data.get("policy"):
         return {"type": "policy", "name": str(data["policy"]), "label": label or f"policy {data['policy']}"}
     if by_hand:
-        name = label[len("user "):] if label.startswith("user ") else label
-        return {"type": "user", "name": name, "label": label}
+        return {"type": "user", "name": label.removeprefix("user "), "label": label}
     trigger = ctx.trigger.name if ctx.trigger is not None else data.get("trigger")
     if trigger:
         return {"type": "trigger", "name": str(trigger), "label": label or f"trigger {trigger}"}

@@ -259,3 +259,17 @@ def test_the_readme_s_verification_code_accepts_a_real_request_and_refuses_a_cha
     assert verify(b"s3cret-key", headers, request.body.replace(b"shop", b"shoq")) is False
     stale = {**headers, "X-PyScaler-Timestamp": str(int(headers["X-PyScaler-Timestamp"]) - 3600)}
     assert verify(b"s3cret-key", stale, request.body) is False
+
+
+def test_https_with_the_receiver_s_ca_delivers_and_an_unknown_certificate_is_not_retried(
+        cluster, webhook_tls, settings, fast_retries):
+    settings.WEBHOOK_CA_BUNDLE = str(webhook_tls.ca_path)
+    execution = fire(cluster, {"url": webhook_tls.url()})
+    assert execution.status == ExecutionStatus.SUCCEEDED, list(execution.steps.values("error"))
+    assert webhook_tls.wait_for(1)[0].json()["cluster"] == "shop"
+
+    settings.WEBHOOK_CA_BUNDLE = ""  # certifi's public CAs do not know it
+    step = hook_step(fire(cluster, {"url": webhook_tls.url()}, name="hook2"))
+    assert step.status == StepStatus.FAILED and step.attempts == 1
+    assert "TLS failed" in step.error and "certificate verify failed" in step.error
+    assert len(webhook_tls.received) == 1
