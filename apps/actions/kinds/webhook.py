@@ -120,7 +120,8 @@ class Webhook(ActionKind):
             raise ActionError(f"POST {shown}: {exc}", retryable=exc.retryable) from None
         outcome = f"POST {shown} (try {ctx.attempt}): {answer.describe()}"
         if not answer.delivered:
-            why = "worth another try" if answer.retryable else "not retried: the request itself was refused"
+            why = ("worth another try" if answer.retryable
+                   else "not retried: the same request would get the same answer")
             raise ActionError(f"{outcome} [{why}]", retryable=answer.retryable)
         ctx.checkpoint(delivered_at=timezone.now().isoformat(), status=answer.status)
         ctx.log(outcome)
