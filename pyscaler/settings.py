@@ -375,6 +375,13 @@ CHAIN_HARD_LIMIT_GRACE_S = env.int("CHAIN_HARD_LIMIT_GRACE_S", default=10)
 CHAIN_STEP_RETRY_ATTEMPTS = env.int("CHAIN_STEP_RETRY_ATTEMPTS", default=3)
 CHAIN_STEP_RETRY_BACKOFF_S = env.float("CHAIN_STEP_RETRY_BACKOFF_S", default=1.0)
 CHAIN_STEP_RETRY_MAX_BACKOFF_S = env.float("CHAIN_STEP_RETRY_MAX_BACKOFF_S", default=30.0)
+# Webhook steps: the bound on one POST (connecting, then each wait for the
+# server) unless the action sets its own timeout_s; an HTTP(S) proxy for them
+# (the worker's HTTP_PROXY/NETRC environment is deliberately not read).
+WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
+WEBHOOK_PROXY_URL = env.str("WEBHOOK_PROXY_URL", default="")
+# Certificates (a PEM bundle file) Webhook steps trust for https; empty: certifi's.
+WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
 
 # ---------------------------------------------------------------------------
 # Sample store (memcached) and sample log

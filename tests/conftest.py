@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.memcached",
     "tests.fixtures.moto",
     "tests.fixtures.smtp",
+    "tests.fixtures.webhook",
     "tests.fixtures.celery_worker",
     "tests.fixtures.console",
     "tests.fixtures.rabbitmq",

@@ -6,4 +6,5 @@ from . import (  # noqa: F401
     local_script,
     os_configuration,
     remove_ec2_node,
+    webhook,
 )
