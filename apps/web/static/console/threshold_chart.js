@@ -23,6 +23,17 @@
     return String(+v.toPrecision(4));
   }
 
+  /* "2026-11-30 19:45:11 UTC", the console's one way of writing a time (in TIME_ZONE). */
+  function formatTime(epochSeconds, zone) {
+    const parts = {};
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+    }).formatToParts(new Date(epochSeconds * 1000)).forEach((p) => { parts[p.type] = p.value; });
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute + ":" +
+           parts.second + " " + (zone === "UTC" ? "UTC" : parts.timeZoneName);
+  }
+
   function draw(holder, spec) {
     const box = document.createElement("figure");
     box.className = "threshold-chart";
@@ -32,7 +43,7 @@
     holder.appendChild(box);
     const zone = holder.dataset.timeZone || "UTC";
     const stamps = spec.stamps;
-    const series = [{}];
+    const series = [{ value: (u, v) => (v === null || v === undefined ? "—" : formatTime(v, zone)) }];
     const data = [stamps];
     spec.lines.forEach((line, i) => {
       series.push({ label: line.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: false,
@@ -45,10 +56,12 @@
     const plot = new uPlot({
       width: Math.max(240, Math.min(720, holder.clientWidth || 600)),
       height: 200,
+      padding: [12, 28, 0, 0],  // room for the last time label
       scales: { x: { time: true } },
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), zone),
       series: series,
-      axes: [{}, { label: spec.unit || "", size: 56, values: (u, splits) => splits.map(short) }],
+      axes: [{ space: 80, values: (u, splits) => splits.map((x) => formatTime(x, zone).slice(11, 19)) },
+             { label: spec.unit || "", size: 56, values: (u, splits) => splits.map(short) }],
     }, data, box);
     window.pyscalerThresholdCharts.push({ spec: spec, plot: plot, el: box });
   }
