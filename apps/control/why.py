@@ -79,7 +79,7 @@ class Breach:
         else:
             words = [f"{self.subject} breached its threshold"]
         if self.count:
-            words.append(f"for {wording.plural(self.count, 'consecutive sample')}")
+            words.append(f"for {self.count} consecutive samples" if self.count > 1 else "for 1 sample")
             if self.needed and self.needed != self.count:
                 words.append(f"({self.needed} needed)")
         if self.points:

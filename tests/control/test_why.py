@@ -200,7 +200,7 @@ def test_bad_values_in_a_breach_are_left_out_not_shown_raw():
          "at 1970-01-01 00:00:12 UTC."),
         "load1 breached its threshold (1) at 2026-11-30 14:02:00 UTC.",  # NaN threshold, "~", count 2.5
     ]
-    assert why.sentences[3] == ("load1 was ≥ 1 for 1 consecutive sample (1.5) at 2026-11-30 14:02:00 UTC; "
+    assert why.sentences[3] == ("load1 was ≥ 1 for 1 sample (1.5) at 2026-11-30 14:02:00 UTC; "
                                 "fired by the trigger demo-high-load.")
     [chart] = why.chart_data()  # only the breach with a usable threshold and a dated value
     assert chart["title"] == "load1 ≥ 1" and chart["lines"] == [{"label": "load1", "values": [1.5]}]

@@ -35,7 +35,7 @@ def fired(transactional_db, sample_store, settings) -> Execution:
     return Execution.objects.get(trigger=world.trigger)
 
 
-def test_the_execution_page_says_why_and_draws_the_values_against_the_threshold(page, fired, operator_user):
+def test_the_execution_page_says_why_and_draws_the_values_against_the_threshold(page, fired, operator_user):  # noqa: F811
     _login(page, "oscar", "oscar-pw-1234")
     page.goto(f"/executions/{fired.pk}/")
     why = page.text_content("#why")
