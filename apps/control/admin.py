@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
 
 from apps.actions.contract import FIRE_PERMISSION
 from apps.monitoring.jmx.models import JVM
@@ -8,6 +10,7 @@ from apps.monitoring.ssh.models import SSHCounter
 
 from .forms import TriggerForm, TriggerStepFormSet, counter_fields, with_source_fields
 from .models import Cluster, Execution, ExecutionStep, Node, Trigger, TriggerAction
+from .why import explain_execution
 
 AUDIT = ("created", "updated")
 
@@ -150,10 +153,27 @@ class ExecutionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "created"
     inlines = [ExecutionStepInline]
     actions = ["resume_selected"]
-    fields = ("cluster", "trigger", "action", "status", "automatic", "fired_by", "fired_by_user", "reasons",
-              "target_node", "target_node_name", "created", "started", "finished", "size_before",
-              "size_after", "data", "log")
-    readonly_fields = fields
+    fieldsets = (
+        (None, {"fields": ("cluster", "trigger", "action", "status", "automatic", "fired_by", "fired_by_user",
+                           "why", "target_node", "target_node_name", "created", "started", "finished",
+                           "size_before", "size_after", "log")}),
+        # The words above say it for people; the records stay for diagnosis.
+        ("Recorded data", {"classes": ("collapse",), "fields": ("reasons", "data")}),
+    )
+    readonly_fields = ("cluster", "trigger", "action", "status", "automatic", "fired_by", "fired_by_user",
+                       "why", "target_node", "target_node_name", "created", "started", "finished",
+                       "size_before", "size_after", "log", "reasons", "data")
+
+    @admin.display(description="why")
+    def why(self, obj):
+        """The console's words (why.py), and a link to the console page with the chart."""
+        sentences = format_html_join("", "<p>{}</p>", ((s,) for s in explain_execution(obj).sentences))
+        try:
+            url = reverse("console:execution", args=[obj.pk])
+        except NoReverseMatch:
+            return sentences
+        return format_html('{}<p><a href="{}">Open in the console</a> (with the chart of the breaching '
+                           'values)</p>', sentences, url)
 
     @admin.display(description="trigger / action")
     def what(self, obj):

@@ -422,6 +422,7 @@ class Evaluator:
             "aggregation": trigger.aggregation,
             "missing_data": trigger.missing_data,
             "dry_run": trigger.dry_run,
+            "cooldown_s": trigger.cooldown_s,
             "counter": first["counter"],
             "node": first["node"],
             "node_id": first["node_id"],

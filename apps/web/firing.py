@@ -72,33 +72,37 @@ def firable_nodes(cluster: Cluster):
     return cluster.nodes.exclude(state=NodeState.TERMINATED).order_by("name")
 
 
-def _manual_reasons(user, what: str, target: Node | None) -> dict:
-    reasons = {"manual": True, "fired": what, "user": user.get_username()}
+def _manual_reasons(user, what: str, target: Node | None, via: str) -> dict:
+    """What a firing by hand records; ``via`` ("console", "api") is where the
+    person fired from, for the execution's words (apps/control/why.py)."""
+    reasons = {"manual": True, "fired": what, "user": user.get_username(), "via": via}
     if target is not None:
         reasons.update({"node": target.name, "node_id": target.pk})
     return reasons
 
 
-def fire_trigger_by_hand(trigger: Trigger, user, target_node: Node | None = None) -> Execution:
+def fire_trigger_by_hand(trigger: Trigger, user, target_node: Node | None = None, *,
+                         via: str = "console") -> Execution:
     """Run a trigger's chain now, recorded as fired by ``user``. Cooldown and
     breach counts do not apply: a person decided."""
     check_may_fire(user, list(trigger.ordered_actions()))
     return executions.fire_trigger(
         trigger,
-        reasons=_manual_reasons(user, f"trigger {trigger.name}", target_node),
+        reasons=_manual_reasons(user, f"trigger {trigger.name}", target_node, via),
         fired_by_user=user,
         target_node=target_node,
     )
 
 
-def fire_action_by_hand(action: Action, user, target_node: Node | None = None) -> Execution:
+def fire_action_by_hand(action: Action, user, target_node: Node | None = None, *,
+                        via: str = "console") -> Execution:
     check_may_fire(user, [action])
     return executions.fire_action(
         action,
         cluster=action.cluster,
         target_node=target_node,
         fired_by_user=user,
-        reasons=_manual_reasons(user, f"action {action.name}", target_node),
+        reasons=_manual_reasons(user, f"action {action.name}", target_node, via),
     )
 
 

@@ -83,7 +83,7 @@ class FireTriggerView(_FireView):
     model = Trigger
 
     def fire_by_hand(self, obj, user, target):
-        return firing.fire_trigger_by_hand(obj, user, target)
+        return firing.fire_trigger_by_hand(obj, user, target, via="api")
 
 
 @extend_schema_view(post=extend_schema(
@@ -93,7 +93,7 @@ class FireActionView(_FireView):
     model = Action
 
     def fire_by_hand(self, obj, user, target):
-        return firing.fire_action_by_hand(obj, user, target)
+        return firing.fire_action_by_hand(obj, user, target, via="api")
 
 
 class ResumeExecutionView(APIView):

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from apps.control.choices import ExecutionStatus, NodeState, StepStatus
 from apps.control.models import Execution, ExecutionStep
+from apps.control.why import explain_execution
 from apps.monitoring import sources
 from apps.web.status import ClusterStatus, TriggerRow
 from apps.web.summary import TOP_BREACHING, ClusterSummary, CounterSummary, Tallied
@@ -246,12 +247,17 @@ class ExecutionSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=ExecutionStatus.choices)
     duration_s = serializers.FloatField(allow_null=True)
     url = serializers.SerializerMethodField()
+    why_text = serializers.SerializerMethodField(
+        help_text="Why it fired, in words (read-only): the breaching values against the threshold, who "
+                  "fired it, a dry run or a block, the cooldown. The same sentences as the console's "
+                  "execution page; `reasons` (on executions/{id}) holds the record they are made from.",
+    )
 
     class Meta:
         model = Execution
         fields = ["id", "url", "cluster", "trigger", "action", "automatic", "fired_by", "fired_by_user",
                   "target_node_name", "status", "created", "started", "finished", "duration_s", "size_before",
-                  "size_after"]
+                  "size_after", "why_text"]
 
     def get_trigger(self, obj) -> str | None:
         return obj.trigger.name if obj.trigger_id else None
@@ -261,6 +267,9 @@ class ExecutionSerializer(serializers.ModelSerializer):
 
     def get_url(self, obj) -> str:
         return f"/api/v1/executions/{obj.pk}"
+
+    def get_why_text(self, obj) -> str:
+        return explain_execution(obj).text
 
 
 class ExecutionDetailSerializer(ExecutionSerializer):

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from apps.actions.models import Action
 from apps.control.choices import ExecutionStatus, StepStatus
 from apps.control.models import Cluster, Execution, ExecutionStep, Node, Trigger
+from apps.control.why import explain_execution
 from apps.monitoring import series as series_svc
 from apps.web import firing, node_list, status, summary
 from apps.web.graphs import BAND_FROM
@@ -143,7 +144,8 @@ def execution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     steps = list(execution.steps.order_by("position"))
     return page(request, "console/execution.html",
-                {"e": execution, "steps": steps, **shown_status(execution, steps)}, "console/_execution.html")
+                {"e": execution, "steps": steps, "why": explain_execution(execution),
+                 **shown_status(execution, steps)}, "console/_execution.html")
 
 
 def shown_status(execution: Execution, steps: list[ExecutionStep]) -> dict:

@@ -47,11 +47,12 @@ class Command(BaseCommand):
         what = self._resolve(cluster, opts["name"])
         try:
             if isinstance(what, Trigger):
-                execution = fire_trigger(what, reasons={"manual": True}, fired_by_user=user,
+                execution = fire_trigger(what, reasons={"manual": True, "via": "command line"}, fired_by_user=user,
                                          fired_by=fired_by, target_node=target, enqueue=not opts["inline"])
             else:
                 execution = fire_action(what, cluster=cluster, target_node=target, fired_by_user=user,
-                                        fired_by=fired_by, enqueue=not opts["inline"])
+                                        fired_by=fired_by, reasons={"manual": True, "via": "command line"},
+                                        enqueue=not opts["inline"])
         except FiringError as exc:
             raise CommandError(str(exc)) from None
         kind = "trigger" if isinstance(what, Trigger) else "action"
