@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "apps.monitoring.jmx",
     "apps.control",
     "apps.actions",
+    "apps.configsync",
     "django_filters",
     "apps.web",
 ]

@@ -1,0 +1,46 @@
+"""The whole configuration (GET /api/v1/config): what export_config writes,
+what another instance's sync_config pulls. Needs ``control.view_config``."""
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from apps.configsync.document import FORMATS, dump, export_document
+from apps.configsync.sections import ConfigError
+from apps.web.access import CanViewConfig
+
+from .schema import BAD_PARAMETER, FORBIDDEN
+
+CONTENT_TYPES = {"json": "application/json", "yaml": "application/yaml; charset=utf-8"}
+
+
+class ConfigView(APIView):
+    permission_classes = [CanViewConfig]
+
+    @extend_schema(
+        operation_id="config_export",
+        summary="The configuration as code (clusters, nodes, counters, JVMs, actions, triggers), by name",
+        description="The document `manage.py export_config` writes and `import_config`/`sync_config` read "
+                    "(README: Configuration as code). Nodes PyScaler launched are left out; secrets appear "
+                    "only as references (env:/file:). Needs the permission control.view_config.",
+        parameters=[
+            OpenApiParameter("cluster", str, many=True, description="Only these clusters (repeatable)."),
+            OpenApiParameter("format", str, enum=list(FORMATS), description="json (default) or yaml."),
+        ],
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The configuration document."),
+                   400: BAD_PARAMETER, 403: FORBIDDEN},
+    )
+    def get(self, request: Request) -> HttpResponse:
+        fmt = request.query_params.get("format", "json")
+        if fmt not in FORMATS:
+            raise ValidationError({"format": [f"{fmt!r} is not one of {', '.join(FORMATS)}"]})
+        names = request.query_params.getlist("cluster") or None
+        try:
+            document = export_document(names)
+        except ConfigError as exc:
+            raise ValidationError({"cluster": [str(exc)]}) from None
+        return HttpResponse(dump(document, fmt), content_type=CONTENT_TYPES[fmt])
