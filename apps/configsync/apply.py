@@ -66,11 +66,20 @@ def _delete(change: Change) -> None:
         with transaction.atomic():
             obj.delete()
     except (ProtectedError, RestrictedError) as exc:
-        users = sorted(f"{o._meta.verbose_name} {o}" for o in exc.protected_objects
-                       ) if isinstance(exc, ProtectedError) else sorted(
-                           f"{o._meta.verbose_name} {o}" for o in exc.restricted_objects)
+        found = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        users = sorted({_describe(o) for o in found})
         more = f" (and {len(users) - 3} more)" if len(users) > 3 else ""
         raise ConfigError(f"{change.title}: cannot delete, still in use by {', '.join(users[:3])}{more}") from None
+
+
+def _describe(obj) -> str:
+    """What holds on to an object, as an operator knows it (a chain's step:
+    its trigger)."""
+    from apps.control.models import TriggerAction
+
+    if isinstance(obj, TriggerAction):
+        return f"trigger {obj.trigger} (step {obj.position})"
+    return f"{obj._meta.verbose_name} {obj}"
 
 
 def _triggers_of(change: Change, obj) -> list[int]:
