@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -15,11 +16,18 @@ from apps.web.access import CanViewConfig
 
 from .schema import BAD_PARAMETER, FORBIDDEN
 
+DOCUMENT = "The configuration document: pyscaler_config (the format's version), selection, clusters."
 CONTENT_TYPES = {"json": "application/json", "yaml": "application/yaml; charset=utf-8"}
 
 
 class ConfigView(APIView):
     permission_classes = [CanViewConfig]
+
+    def perform_content_negotiation(self, request, force=False):
+        """``format`` chooses the document's format here, not a DRF renderer
+        (DRF would answer 404 to format=yaml); errors are JSON."""
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
 
     @extend_schema(
         operation_id="config_export",
@@ -31,7 +39,8 @@ class ConfigView(APIView):
             OpenApiParameter("cluster", str, many=True, description="Only these clusters (repeatable)."),
             OpenApiParameter("format", str, enum=list(FORMATS), description="json (default) or yaml."),
         ],
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The configuration document."),
+        responses={(200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description=DOCUMENT),
+                   (200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR, description=DOCUMENT),
                    400: BAD_PARAMETER, 403: FORBIDDEN},
     )
     def get(self, request: Request) -> HttpResponse:
