@@ -39,7 +39,11 @@ def fetch(remote) -> bytes:
                                                    "Accept": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=remote.timeout_s) as response:  # noqa: S310 - http(s) only
-            return _read(response, remote.timeout_s)
+            body = _read(response, remote.timeout_s)
+            missing = getattr(response, "length", None)
+            if missing:  # read(amt) returns what came before the connection died, silently
+                raise http.client.IncompleteRead(body, missing)
+            return body
     except urllib.error.HTTPError as exc:
         raise RemoteError(_refusal(remote, exc)) from None
     except urllib.error.URLError as exc:
@@ -47,8 +51,13 @@ def fetch(remote) -> bytes:
     except (socket.timeout, TimeoutError):
         raise RemoteError(f"{remote.name} did not answer within {remote.timeout_s} s ({url})") from None
     except (http.client.HTTPException, ssl.SSLError, OSError) as exc:
-        raise RemoteError(f"the answer of {remote.name} broke off ({url}): "
-                          f"{type(exc).__name__}: {exc}") from None
+        raise RemoteError(f"the answer of {remote.name} broke off ({url}): {_why(exc)}") from None
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"IncompleteRead: {len(exc.partial)} bytes came, {exc.expected} more were announced"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _read(response, timeout_s: int) -> bytes:
