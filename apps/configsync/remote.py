@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import ssl
 import time
 import urllib.error
@@ -38,7 +37,7 @@ def fetch(remote) -> bytes:
     request = urllib.request.Request(url, headers={"Authorization": f"Token {token}",
                                                    "Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=remote.timeout_s) as response:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(request, timeout=remote.timeout_s) as response:
             body = _read(response, remote.timeout_s)
             missing = getattr(response, "length", None)
             if missing:  # read(amt) returns what came before the connection died, silently
@@ -48,7 +47,7 @@ def fetch(remote) -> bytes:
         raise RemoteError(_refusal(remote, exc)) from None
     except urllib.error.URLError as exc:
         raise RemoteError(f"cannot reach {remote.name} at {url}: {exc.reason}") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise RemoteError(f"{remote.name} did not answer within {remote.timeout_s} s ({url})") from None
     except (http.client.HTTPException, ssl.SSLError, OSError) as exc:
         raise RemoteError(f"the answer of {remote.name} broke off ({url}): {_why(exc)}") from None

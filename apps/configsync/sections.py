@@ -225,7 +225,7 @@ def get(key: str) -> Section:
     return _registry[key]
 
 
-def all() -> list[Section]:  # noqa: A001 - the registry's natural name, as sources.all()
+def all() -> list[Section]:
     """The sections inside a cluster, in dependency order."""
     return list(_registry.values())
 

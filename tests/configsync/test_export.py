@@ -36,7 +36,7 @@ def test_it_writes_every_section_by_name_and_twice_the_same_bytes(db):
     assert web["triggers"][0]["counters"] == {"ssh": ["load1"], "jmx": []}
     assert web["triggers"][0]["actions"] == ["notify-ops"]
     # never a database id, nor runtime state
-    assert not re.search(r"^\s*-?\s*(id|pk|\w+_id): \d", text, re.M)
+    assert not re.search(r"^\s*-?\s*(id|pk|\w+_id): \d", text, re.MULTILINE)
     assert "counting_since" not in text and "last_fired_at" not in text and "created" not in text
 
 

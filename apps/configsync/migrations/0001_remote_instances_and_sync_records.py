@@ -2,10 +2,11 @@
 
 import django.core.validators
 import django.db.models.deletion
-import pyscaler.fields
-import pyscaler.secretrefs
 from django.conf import settings
 from django.db import migrations, models
+
+import pyscaler.fields
+import pyscaler.secretrefs
 
 
 class Migration(migrations.Migration):
