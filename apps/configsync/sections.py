@@ -135,7 +135,7 @@ class Section:
         unknown = sorted(set(item) - set(self.all_fields))
         if unknown:
             raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(self.all_fields)})")
-        full = {**self.defaults(), **item}
+        full = {**self.defaults(), **item, **{name: str(item[name]) for name in self.key_fields}}
         return {name: self._coerce(name, plain(full.get(name))) for name in self.all_fields}
 
     def _coerce(self, name: str, value: Any) -> Any:
