@@ -125,7 +125,7 @@ class Section:
     def normalize(self, cluster_name: str, item: Any) -> dict[str, Any]:
         """An object of the file with every field, in file order; unknown
         fields and missing key fields refused, naming the object."""
-        where = f"{self.label} in cluster {cluster_name}"
+        where = f"{self.label} in cluster {cluster_name}" if cluster_name else f"a {self.label}"
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: each entry of {self.key} must be a mapping, not {item!r}")
         missing = [name for name in self.key_fields if item.get(name) in (None, "")]

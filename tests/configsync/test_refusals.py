@@ -131,3 +131,11 @@ def test_deleting_a_cluster_with_nodes_pyscaler_launched(tmp_path, doc):
 def test_a_file_that_is_not_a_configuration(tmp_path, doc):
     assert "not a PyScaler configuration" in refused(tmp_path, "- just\n- a list\n")
     assert "not a YAML or JSON document" in refused(tmp_path, "clusters: [\n")
+
+
+def test_an_object_without_its_name(tmp_path, doc):
+    cluster_of(doc)["jvms"].append({"jmx_port": 9011})
+    assert "JVM in cluster web: field name is required" in refused(tmp_path, doc)
+    del cluster_of(doc)["jvms"][-1]
+    doc["clusters"].append({"description": "nameless"})
+    assert "a cluster: field name is required" in refused(tmp_path, doc)
