@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from . import sections
 from .document import FORMATS, dump, export_document
-from .importing import import_text
+from .importing import digest, import_text
 from .models import RemoteInstance, SyncRecord
 from .sections import ConfigError
 from .sync import sync
@@ -66,14 +66,16 @@ class RemoteInstanceAdmin(admin.ModelAdmin):
             raise PermissionDenied
         remote = get_object_or_404(RemoteInstance, pk=pk)
         apply = request.method == "POST"
-        result = sync(remote, dry_run=not apply, user=request.user)
+        result = sync(remote, dry_run=not apply, user=request.user,
+                      expect=request.POST.get("plan_digest", "") if apply else None)
         if apply:
             level = messages.SUCCESS if result.ok else messages.ERROR
             text = result.record.plan.strip().splitlines()[-1] if result.ok else result.record.error
             self.message_user(request, f"sync from {remote.name}: {text}", level)
             return redirect(reverse("admin:configsync_syncrecord_change", args=[result.record.pk]))
         return TemplateResponse(request, "admin/configsync/sync.html", self._context(
-            request, f"Sync from {remote.name}", remote=remote, record=result.record))
+            request, f"Sync from {remote.name}", remote=remote, record=result.record,
+            plan_digest=digest(result.plan) if result.plan else ""))
 
     def export_view(self, request):
         if not request.user.has_perm(VIEW_CONFIG):
@@ -108,13 +110,14 @@ class RemoteInstanceAdmin(admin.ModelAdmin):
         prune = request.POST.get("prune") == "on"
         apply = request.POST.get("apply") == "yes"
         try:
-            plan = import_text(text, prune=prune, dry_run=not apply)
+            plan = import_text(text, prune=prune, dry_run=not apply,
+                               expect=request.POST.get("plan_digest", "") if apply else None)
         except ConfigError as exc:
             return {"text": text, "prune": prune, "error": f"import refused, nothing changed: {exc}"}
         if apply:
             self.message_user(request, f"configuration imported: {plan.summary()}", messages.SUCCESS)
             return {"done": True}
-        return {"text": text, "prune": prune, "plan": plan}
+        return {"text": text, "prune": prune, "plan": plan, "plan_digest": digest(plan)}
 
 
 @admin.register(SyncRecord)

@@ -25,14 +25,17 @@ class SyncResult:
         return self.record.ok
 
 
-def sync(remote: RemoteInstance, *, dry_run: bool = False, user=None, by: str = "") -> SyncResult:
+def sync(remote: RemoteInstance, *, dry_run: bool = False, user=None, by: str = "",
+         expect: str | None = None) -> SyncResult:
+    """Fetch, plan and apply (``expect``: the digest of the plan shown before; see import_text)."""
     record = SyncRecord(remote=remote, remote_name=remote.name, user=user, dry_run=dry_run,
                         by=by or (f"user {user.get_username()}" if user else "unknown"),
                         url=config_url(remote.base_url, remote.cluster_list))
     plan = None
     try:
         body = fetch(remote)
-        plan = import_text(body, prune=remote.prune, dry_run=dry_run, excludes=remote.exclude_list)
+        plan = import_text(body, prune=remote.prune, dry_run=dry_run, excludes=remote.exclude_list,
+                           expect=expect)
     except RemoteError as exc:
         record.error = str(exc)
     except ConfigError as exc:

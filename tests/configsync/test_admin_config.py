@@ -3,6 +3,7 @@ changes, a remote's sync button; admins only, CSRF checked."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.test import Client
@@ -16,6 +17,10 @@ from .confkit import cluster_of, current
 
 IMPORT = "/admin/configsync/remoteinstance/import/"
 EXPORT = "/admin/configsync/remoteinstance/export/"
+
+
+def shown_digest(page: str) -> str:
+    return re.search(r'name="plan_digest" value="([0-9a-f]{64})"', page).group(1)
 
 
 def upload(text: str, name: str = "config.yaml") -> io.BytesIO:
@@ -42,15 +47,28 @@ def test_import_shows_the_plan_then_applies_it(admin_client_in_group, console_wo
     assert preview.status_code == 200 and "update cluster web\n    max_size: 4 → 7" in page
     assert 'name="apply" value="yes"' in page and "csrfmiddlewaretoken" in page
     assert Cluster.objects.get(name="web").max_size == 4  # nothing yet
-    applied = admin_client_in_group.post(IMPORT, {"text": text, "apply": "yes"}, follow=True)
+    applied = admin_client_in_group.post(IMPORT, {"text": text, "apply": "yes", "plan_digest": shown_digest(page)},
+                                         follow=True)
     assert "Configuration imported: plan: 0 to create, 1 to update, 0 to delete" in applied.content.decode()
     assert Cluster.objects.get(name="web").max_size == 7
+
+
+def test_a_plan_that_changed_since_it_was_shown_is_not_applied(admin_client_in_group, console_world):
+    doc = current()
+    cluster_of(doc)["max_size"] = 7
+    text = dump(doc)
+    page = admin_client_in_group.post(IMPORT, {"text": text}).content.decode()
+    Cluster.objects.filter(name="web").update(max_size=5)  # someone else, meanwhile
+    response = admin_client_in_group.post(IMPORT, {"text": text, "apply": "yes", "plan_digest": shown_digest(page)})
+    page = response.content.decode()
+    assert "import refused, nothing changed: the plan changed since it was shown" in page
+    assert "max_size: 5 → 7" in page and Cluster.objects.get(name="web").max_size == 5
 
 
 def test_import_shows_a_refusal_and_changes_nothing(admin_client_in_group, console_world):
     doc = current()
     cluster_of(doc)["min_size"] = 50
-    response = admin_client_in_group.post(IMPORT, {"text": dump(doc), "apply": "yes"})
+    response = admin_client_in_group.post(IMPORT, {"text": dump(doc)})  # the preview checks as the apply does
     assert "import refused, nothing changed: cluster web: field min_size" in response.content.decode()
     assert Cluster.objects.get(name="web").min_size == 1
 
@@ -84,7 +102,8 @@ def test_the_sync_button_shows_the_plan_then_applies_and_records_it(live_server,
     assert f"/admin/configsync/remoteinstance/{remote.pk}/sync/" in form
     preview = client.get(f"/admin/configsync/remoteinstance/{remote.pk}/sync/").content.decode()
     assert "plan: 0 to create, 0 to update, 0 to delete" in preview and 'value="Apply"' in preview
-    applied = client.post(f"/admin/configsync/remoteinstance/{remote.pk}/sync/", follow=True)
+    applied = client.post(f"/admin/configsync/remoteinstance/{remote.pk}/sync/",
+                          {"plan_digest": shown_digest(preview)}, follow=True)
     assert "Sync from self: plan: 0 to create, 0 to update, 0 to delete" in applied.content.decode()
     assert list(SyncRecord.objects.values_list("dry_run", "ok", "by")) == [(False, True, "user alice"),
                                                                           (True, True, "user alice")]
