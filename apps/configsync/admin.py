@@ -40,7 +40,7 @@ def may_import(user) -> bool:
 @admin.register(RemoteInstance)
 class RemoteInstanceAdmin(admin.ModelAdmin):
     list_display = ("name", "base_url", "clusters", "prune", "last_sync")
-    fields = ("name", "base_url", "token_ref", "clusters", "excludes", "prune", "timeout_s")
+    fields = ("name", "base_url", "token_ref", "ca_file", "clusters", "excludes", "prune", "timeout_s")
     change_form_template = "admin/configsync/remoteinstance/change_form.html"
     change_list_template = "admin/configsync/remoteinstance/change_list.html"
 

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 
+from apps.control.validators import validate_absolute_path
 from pyscaler.fields import BoundedPositiveIntegerField, bounded
 from pyscaler.secretrefs import validate_secret_ref
 
@@ -41,6 +42,11 @@ class RemoteInstance(models.Model):
     )
     prune = models.BooleanField(
         default=False, help_text="Delete what the pulled clusters hold here and the remote does not.",
+    )
+    ca_file = models.CharField(
+        "CA certificate file", max_length=500, blank=True, validators=[validate_absolute_path],
+        help_text="PEM file of the certificate authority trusted for an https remote (e.g. a staging "
+                  "instance's own CA). Empty: the system's trusted authorities.",
     )
     timeout_s = BoundedPositiveIntegerField(
         "timeout (s)", default=20, validators=bounded(1, MAX_TIMEOUT_S),

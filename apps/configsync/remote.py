@@ -37,7 +37,8 @@ def fetch(remote) -> bytes:
     request = urllib.request.Request(url, headers={"Authorization": f"Token {token}",
                                                    "Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=remote.timeout_s) as response:
+        tls = ssl.create_default_context(cafile=remote.ca_file or None)
+        with urllib.request.urlopen(request, timeout=remote.timeout_s, context=tls) as response:
             body = _read(response, remote.timeout_s)
             missing = getattr(response, "length", None)
             if missing:  # read(amt) returns what came before the connection died, silently
