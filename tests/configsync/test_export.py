@@ -52,6 +52,10 @@ def test_it_exports_chosen_clusters_in_json(db):
     make_world("db", mail_to="dba@example.com")
     doc = json.loads(export("--cluster", "db", "--format", "json"))
     assert doc["selection"] == ["db"] and [c["name"] for c in doc["clusters"]] == ["db"]
+    make_world("cache", mail_to="ops@example.com")
+    both = json.loads(export("--cluster", "web", "db", "--format", "json"))
+    assert both["selection"] == ["db", "web"] and both == json.loads(export("--cluster", "db", "--cluster", "web",
+                                                                            "--format", "json"))
 
 
 def test_an_unknown_cluster_is_named(db):

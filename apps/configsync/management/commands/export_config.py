@@ -12,8 +12,8 @@ class Command(BaseCommand):
             "JVMs, actions, triggers, by name (never database ids); secrets only as references.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--cluster", action="append", metavar="NAME",
-                            help="export only this cluster (repeatable); default: every cluster")
+        parser.add_argument("--cluster", action="extend", nargs="+", metavar="NAME",
+                            help="export only these clusters (--cluster a b, or repeated); default: every cluster")
         parser.add_argument("--format", choices=FORMATS, default="yaml")
 
     def handle(self, *args, **opts):
