@@ -19,7 +19,8 @@ import pytest
 from devservers.pyscaler_web import PyScalerWeb
 from devservers.util import REPO_ROOT, free_port, stop_process, wait_for_port
 
-pytestmark = pytest.mark.slow
+# Two migrated instances and several manage.py runs: minutes on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 BASE = """\
 pyscaler_config: 1
