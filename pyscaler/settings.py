@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "apps.monitoring.jmx",
     "apps.control",
     "apps.actions",
+    "apps.configsync",
     "django_filters",
     "apps.web",
 ]
@@ -202,7 +203,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PyScaler data API",
-    "DESCRIPTION": "Counter series, cluster and trigger status, executions and firing.",
+    "DESCRIPTION": "Counter series, cluster and trigger status, executions and firing, the configuration.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",

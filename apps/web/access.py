@@ -17,6 +17,8 @@ VIEW = "control.view_cluster"
 FIRE = "control.fire_trigger"
 MANAGE_NODES = "control.manage_nodes"
 EDIT_CONFIGURATION = "control.change_cluster"
+#: Reading the whole configuration (GET /api/v1/config; apps/configsync creates it).
+VIEW_CONFIG = "control.view_config"
 
 
 def console_page(perm: str = VIEW) -> Callable:
@@ -45,6 +47,7 @@ def has_perm(perm: str) -> type[BasePermission]:
 CanView = has_perm(VIEW)
 CanFire = has_perm(FIRE)
 CanManageNodes = has_perm(MANAGE_NODES)
+CanViewConfig = has_perm(VIEW_CONFIG)
 
 
 def console_context(request) -> dict:

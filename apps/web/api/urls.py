@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularJSONAPIView
 
 from apps.web import converters  # noqa: F401  (registers <id:...>)
 
-from . import executions, firing, series, status
+from . import config, executions, firing, series, status
 
 
 def api_not_found(request, *args, **kwargs):
@@ -16,6 +16,7 @@ def api_not_found(request, *args, **kwargs):
 
 urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("config", config.ConfigView.as_view(), name="api-config"),
     path("series", series.SeriesView.as_view(), name="api-series"),
     path("clusters", status.ClusterListView.as_view(), name="api-clusters"),
     path("clusters/<slug:name>", status.ClusterDetailView.as_view(), name="api-cluster"),
