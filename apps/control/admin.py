@@ -186,3 +186,6 @@ class ExecutionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def has_fire_permission(self, request):
         return request.user.has_perm(FIRE_PERMISSION)
+
+
+from . import policy_admin  # noqa: E402,F401 - registers the scaling policies' admin
