@@ -6,7 +6,14 @@ from __future__ import annotations
 from django.contrib import admin
 
 from .policy_forms import PolicyCounterForm, PolicyStepFormSet, StepBandFormSet
-from .policy_models import PolicyAction, PolicyCounter, PolicyDecision, ScalingPolicy, ScheduleWindow, StepBand
+from .policy_models import (
+    PolicyAction,
+    PolicyCounter,
+    PolicyDecision,
+    ScalingPolicy,
+    ScheduleWindow,
+    StepBand,
+)
 
 AUDIT = ("created", "updated")
 

@@ -39,10 +39,12 @@ class NodeCounts:
     in_service: list[tuple[int, str]] = field(default_factory=list)
     warming: list[str] = field(default_factory=list)
     in_flight: int = 0
+    removing: int = 0
 
     def as_dict(self) -> dict:
         return {"in_service": len(self.in_service), "in_service_nodes": [n for _, n in self.in_service],
-                "warming": len(self.warming), "warming_nodes": self.warming, "in_flight": self.in_flight}
+                "warming": len(self.warming), "warming_nodes": self.warming, "in_flight": self.in_flight,
+                "removing": self.removing}
 
 
 @dataclass
@@ -130,10 +132,17 @@ def node_counts(policy: ScalingPolicy, readiness: list[_Counter], store: Store, 
         else:
             counts.in_service.append((pk, name))
     pending = Node.objects.filter(cluster_id=policy.cluster_id, state=NodeState.PENDING).count()
-    planned = sum(int((e.data or {}).get("node_count") or 0) for e in Execution.objects.filter(
-        policy=policy, status__in=ExecutionStatus.active(), data__direction=PolicyDirection.OUT))
-    counts.in_flight = max(pending, planned)
+    draining = Node.objects.filter(cluster_id=policy.cluster_id, state=NodeState.DRAINING).count()
+    counts.in_flight = max(pending, _planned(policy, PolicyDirection.OUT))
+    counts.removing = max(0, _planned(policy, PolicyDirection.IN) - draining)
     return counts
+
+
+def _planned(policy: ScalingPolicy, direction: str) -> int:
+    """Nodes the policy's executions under way add or remove."""
+    active = Execution.objects.filter(policy=policy, status__in=ExecutionStatus.active(),
+                                      data__direction=str(direction)).values_list("data", flat=True)
+    return sum(int((data or {}).get("node_count") or 0) for data in active)
 
 
 def readings(policy: ScalingPolicy, metrics: list[_Counter], counts: NodeCounts, store: Store,

@@ -83,7 +83,8 @@ def gather(policy: ScalingPolicy, store: Store, now: datetime) -> tuple[Inputs, 
     recs = tuple((datetime.fromisoformat(s), int(r)) for s, r in policy.recommendations or [])
     inputs = Inputs(
         now=now, in_service=len(counts.in_service), warming=len(counts.warming), in_flight=counts.in_flight,
-        readings=readings(policy, metrics, counts, store, now), schedule=schedule, recommendations=recs,
+        removing=counts.removing, readings=readings(policy, metrics, counts, store, now), schedule=schedule,
+        recommendations=recs,
         last_scale_out_at=policy.last_scale_out_at, last_scale_in_at=policy.last_scale_in_at)
     record = {
         **counts.as_dict(),

@@ -163,3 +163,8 @@ def test_words(current, raw, desired, expected):
     from apps.control.policy.words import summary
 
     assert summary(current, raw, desired, []) == expected
+
+
+def test_nodes_being_removed_are_not_capacity_and_hold_further_scale_in():
+    d = decide(CFG, Inputs(NOW, in_service=4, removing=1, readings=(cpu(10),)))
+    assert d.current == 3 and d.desired == 3 and "1 being removed" in d.effects[-1].note

@@ -115,16 +115,19 @@ class MissingData(Guard):
 
 
 class WarmUp(Guard):
-    """Warming nodes and launches in flight count as capacity; while there
-    are any, the cluster does not scale in (their need was just decided)."""
+    """Warming nodes and launches in flight count as capacity (and nodes a
+    scale-in under way removes do not); while there are any, the cluster does
+    not scale in (their need was just decided)."""
 
     name = "warm-up"
 
     def apply(self, size, d, config, inputs):
-        pending = inputs.warming + inputs.in_flight
+        pending = inputs.warming + inputs.in_flight + inputs.removing
         if not pending:
             return None
         counted = f"{inputs.warming} warming and {inputs.in_flight} in flight counted as capacity"
+        if inputs.removing:
+            counted += f", {inputs.removing} being removed not counted"
         if size < d.current:
             return self.effect(size, d.current, f"scale-in waits: {counted}")
         covered = inputs.in_service < size <= d.current

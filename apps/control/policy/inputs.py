@@ -95,6 +95,8 @@ class Inputs:
     warming: int = 0
     #: Launches not running yet (reserved slots, a scale-out chain under way).
     in_flight: int = 0
+    #: Nodes a scale-in under way will remove and still running.
+    removing: int = 0
     readings: tuple[Reading, ...] = ()
     schedule: Schedule | None = None
     #: Earlier evaluations' recommendations (stamp, size), for stabilization.
@@ -107,4 +109,4 @@ class Inputs:
     @property
     def capacity(self) -> int:
         """What the cluster serves once every launch has warmed up."""
-        return self.in_service + self.warming + self.in_flight
+        return max(0, self.in_service + self.warming + self.in_flight - self.removing)
