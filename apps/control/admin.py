@@ -146,19 +146,21 @@ class ExecutionAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     "size_before", "size_after", "duration")
     list_filter = ("status", "cluster", "automatic", "trigger")
     search_fields = ("fired_by", "target_node_name", "cluster__name", "trigger__name", "action__name")
-    list_select_related = ("cluster", "trigger", "action")
+    list_select_related = ("cluster", "trigger", "action", "policy")
     date_hierarchy = "created"
     inlines = [ExecutionStepInline]
     actions = ["resume_selected"]
-    fields = ("cluster", "trigger", "action", "status", "automatic", "fired_by", "fired_by_user", "reasons",
+    fields = ("cluster", "trigger", "action", "policy", "status", "automatic", "fired_by", "fired_by_user", "reasons",
               "target_node", "target_node_name", "created", "started", "finished", "size_before",
               "size_after", "data", "log")
     readonly_fields = fields
 
-    @admin.display(description="trigger / action")
+    @admin.display(description="trigger / action / policy")
     def what(self, obj):
         if obj.trigger_id:
             return f"trigger {obj.trigger.name}"
+        if obj.policy_id:
+            return f"policy {obj.policy.name}"
         return f"action {obj.action.name}" if obj.action_id else "—"
 
     @admin.display(description="duration")

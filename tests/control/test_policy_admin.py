@@ -5,7 +5,7 @@ import pytest
 from apps.control.models import PolicyAction, PolicyCounter, ScalingPolicy, ScheduleWindow, StepBand
 from tests.factories import make_action, make_cluster, make_policy, source_kind, ssh_counter
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
 
 def management(prefix: str, total: int = 0, initial: int = 0) -> dict:

@@ -155,3 +155,16 @@ def test_records_are_bounded_in_time(store, web):
     assert len(policy.recommendations) <= 3
     assert at(5) - timedelta(seconds=120) < min(
         __import__("datetime").datetime.fromisoformat(s) for s, _ in policy.recommendations) + timedelta(seconds=61)
+
+
+def test_a_node_whose_readiness_counter_has_not_settled_is_warming(store, web):
+    cluster, nodes = web
+    cpu = ssh_counter(cluster, "cpu", interval_s=60)
+    jit = ssh_counter(cluster, "jit_queue", interval_s=60, comparison=">=", threshold=10)
+    policy = make_policy(cluster, [(cpu, 50.0)], readiness=jit)
+    loads(store, nodes, cpu, 0, 50, 50, 100)
+    loads(store, nodes, jit, 0, 0, 0, 40)  # web-3 still compiling; nothing at all would mean "not ready" too
+    evaluate_policies(at(0), store=store)
+    decision = PolicyDecision.objects.get(policy=policy)
+    assert decision.inputs["warming_nodes"] == ["web-3"] and decision.inputs["readiness"] == ["jit_queue"]
+    assert decision.inputs["counters"][0]["value"] == 50 and decision.desired == 3

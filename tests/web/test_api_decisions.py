@@ -8,7 +8,7 @@ from apps.control.policy_runner import evaluate_policies
 from tests.evaluatorkit import at, put
 from tests.factories import make_cluster, make_policy, ssh_counter
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
 
 @pytest.fixture
@@ -55,3 +55,22 @@ def test_it_is_in_the_openapi_description(client):
     operation = spec["paths"]["/api/v1/clusters/{name}/decisions"]["get"]
     assert operation["operationId"] == "cluster_decisions"
     assert {p["name"] for p in operation["parameters"]} >= {"name", "limit", "offset"}
+
+
+def test_a_policy_execution_names_its_policy_and_decision(operator_client, sample_store):
+    from apps.control.models import Execution
+    from tests.factories import make_action
+
+    cluster, nodes = make_cluster("shop", nodes=2, max_size=10, max_step_size=5)
+    cpu = ssh_counter(cluster, "cpu", interval_s=60)
+    tell = make_action(cluster, "local_script", {"script": "true"}, name="tell")
+    make_policy(cluster, [(cpu, 50.0)], scale_out=[tell], dry_run=True)
+    for node in nodes:
+        put(sample_store, node, cpu, 0, 100)
+    evaluate_policies(at(0), store=sample_store)
+    execution = Execution.objects.get(cluster=cluster)
+    body = operator_client.get(f"/api/v1/executions/{execution.pk}").json()
+    assert body["policy"] == "size" and body["trigger"] is None and body["reasons"]["node_count"] == 2
+    page = operator_client.get(f"/executions/{execution.pk}/").content.decode()
+    assert "scaling policy size (scale out by 2)" in page
+    assert "wanted 4, scaling out 2 → 4" in page
