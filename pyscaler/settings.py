@@ -318,6 +318,8 @@ COLLECT_TICK_S = env.float("COLLECT_TICK_S", default=1.0)
 EVALUATE_TICK_S = env.float("EVALUATE_TICK_S", default=1.0)
 # Scaling policies (apps/control/policy_runner.py) are evaluated this often.
 POLICY_TICK_S = env.float("POLICY_TICK_S", default=5.0)
+# Policy decision records older than this are deleted as policies are evaluated.
+POLICY_DECISION_RETENTION_DAYS = env.int("POLICY_DECISION_RETENTION_DAYS", default=30)
 COLLECT_BATCH_SIZE = env.int("COLLECT_BATCH_SIZE", default=10)
 # HMAC key the dispatcher (beat) signs collect messages with and workers check
 # (apps.monitoring.collection.signing). Unset, each installation generates its

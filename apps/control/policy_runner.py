@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -164,6 +165,16 @@ def _record(policy: ScalingPolicy, decision: Decision, inputs: dict, now: dateti
                                          execution=execution, **fields)
 
 
+def prune_decisions(policy: ScalingPolicy, now: datetime) -> int:
+    """Delete the policy's decision records older than the retention, always
+    keeping its newest one."""
+    days = int(getattr(settings, "POLICY_DECISION_RETENTION_DAYS", 30))
+    newest = PolicyDecision.objects.filter(policy=policy).order_by("-created", "-pk").values_list(
+        "pk", flat=True).first()
+    old = PolicyDecision.objects.filter(policy=policy, created__lt=now - timedelta(days=days))
+    return old.exclude(pk=newest).delete()[0] if newest is not None else 0
+
+
 def evaluate_policies(now: datetime | None = None, store: Store | None = None,
                       fire: FireCallable | None = None, policy_ids=None) -> PolicyReport:
     """Evaluate every enabled policy once (the body of the control-queue task)."""
@@ -180,6 +191,7 @@ def evaluate_policies(now: datetime | None = None, store: Store | None = None,
             logger.exception("policy %s: evaluation failed", policy)
             continue
         report.decisions[policy.pk] = row.summary
+        prune_decisions(policy, now)
         if row.execution_id and row.created == now:
             report.executions[policy.pk] = row.execution_id
             logger.info("policy %s: %s (execution #%s)", policy, row.summary, row.execution_id)

@@ -168,3 +168,17 @@ def test_a_node_whose_readiness_counter_has_not_settled_is_warming(store, web):
     decision = PolicyDecision.objects.get(policy=policy)
     assert decision.inputs["warming_nodes"] == ["web-3"] and decision.inputs["readiness"] == ["jit_queue"]
     assert decision.inputs["counters"][0]["value"] == 50 and decision.desired == 3
+
+
+def test_old_decision_records_are_deleted_but_the_newest_is_kept(store, web, settings):
+    settings.POLICY_DECISION_RETENTION_DAYS = 1
+    cluster, nodes = web
+    cpu = ssh_counter(cluster, "cpu", interval_s=60)
+    policy = make_policy(cluster, [(cpu, 50.0)])
+    loads(store, nodes, cpu, 0, 50, 50, 50)
+    evaluate_policies(at(0), store=store)
+    loads(store, nodes, cpu, 1, 90, 90, 90)
+    evaluate_policies(at(1), store=store)
+    PolicyDecision.objects.filter(policy=policy).update(created=at(0) - timedelta(days=3))
+    evaluate_policies(at(2), store=store)
+    assert PolicyDecision.objects.filter(policy=policy).count() == 1
