@@ -116,6 +116,11 @@ class PolicyCounter(models.Model):
         counter = self.counter()
         return f"{self.get_role_display().split(' ')[0]} {counter.name if counter else '(deleted counter)'}"
 
+    @classmethod
+    def kind_of(cls, counter) -> str:
+        """The counter-source kind of a counter row (asked of the registry)."""
+        return next(s.kind for s in sources.all() if isinstance(counter, s.model))
+
     def counter(self):
         """The counter row, or None when it (or its source) is gone."""
         try:

@@ -138,6 +138,14 @@ def node_counts(policy: ScalingPolicy, readiness: list[_Counter], store: Store, 
     return counts
 
 
+def scaling_execution(policy: ScalingPolicy) -> int | None:
+    """An execution under way on the policy's cluster that changes its size."""
+    from .executions import _scaling_in_progress
+
+    running = _scaling_in_progress(policy.cluster)
+    return running.pk if running is not None else None
+
+
 def _planned(policy: ScalingPolicy, direction: str) -> int:
     """Nodes the policy's executions under way add or remove."""
     active = Execution.objects.filter(policy=policy, status__in=ExecutionStatus.active(),

@@ -39,7 +39,8 @@ from .policy.decide import Decision, decide
 from .policy.inputs import Inputs, PolicyConfig
 from .policy.words import decision_summary
 from .policy_models import PolicyDecision, ScalingPolicy
-from .policy_reading import kind_of, load_policies, node_counts, readings, schedule_in_force, split_counters
+from .policy_reading import (
+    kind_of, load_policies, node_counts, readings, scaling_execution, schedule_in_force, split_counters)
 from .trigger_series import Store, default_store
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,8 @@ def gather(policy: ScalingPolicy, store: Store, now: datetime) -> tuple[Inputs, 
         now=now, in_service=len(counts.in_service), warming=len(counts.warming), in_flight=counts.in_flight,
         removing=counts.removing, readings=readings(policy, metrics, counts, store, now), schedule=schedule,
         recommendations=recs,
-        last_scale_out_at=policy.last_scale_out_at, last_scale_in_at=policy.last_scale_in_at)
+        last_scale_out_at=policy.last_scale_out_at, last_scale_in_at=policy.last_scale_in_at,
+        scaling_execution=scaling_execution(policy))
     record = {
         **counts.as_dict(),
         "readiness": [c.name for c in readiness],

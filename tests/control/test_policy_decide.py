@@ -168,3 +168,8 @@ def test_words(current, raw, desired, expected):
 def test_nodes_being_removed_are_not_capacity_and_hold_further_scale_in():
     d = decide(CFG, Inputs(NOW, in_service=4, removing=1, readings=(cpu(10),)))
     assert d.current == 3 and d.desired == 3 and "1 being removed" in d.effects[-1].note
+
+
+def test_a_scaling_execution_under_way_holds_the_next_change():
+    d = decide(CFG, Inputs(NOW, in_service=3, in_flight=1, readings=(cpu(100),), scaling_execution=12))
+    assert d.desired == 4 and d.effects[-1].guard == "cooldown" and "#12 is still changing" in d.effects[-1].note

@@ -244,6 +244,9 @@ class Cooldown(Guard):
     def apply(self, size, d, config, inputs):
         if size == d.current:
             return None
+        if inputs.scaling_execution is not None:
+            return self.effect(size, d.current, f"execution #{inputs.scaling_execution} is still changing the "
+                                                "cluster's size")
         if size > d.current:
             last, cooldown, side = inputs.last_scale_out_at, config.scale_out_cooldown_s, "scale-out"
         else:

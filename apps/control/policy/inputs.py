@@ -103,6 +103,9 @@ class Inputs:
     recommendations: tuple[tuple[datetime, int], ...] = ()
     last_scale_out_at: datetime | None = None
     last_scale_in_at: datetime | None = None
+    #: An execution that changes the cluster's size and is still under way
+    #: (its id): a new one would decide on a stale size, so the policy waits.
+    scaling_execution: int | None = None
     #: Nodes of each reading, for the record (not used by the decision).
     notes: dict = field(default_factory=dict)
 
