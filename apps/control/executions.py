@@ -353,6 +353,12 @@ def _record(request: FiringRequest, status: str, note: str) -> Execution:
     return execution
 
 
+def scaling_in_progress(cluster: Cluster) -> Execution | None:
+    """The oldest execution under way on the cluster that changes its size
+    (a scaling policy waits for it), or None."""
+    return _scaling_in_progress(cluster)
+
+
 def _scaling_in_progress(cluster: Cluster) -> Execution | None:
     return (
         Execution.objects.filter(

@@ -140,9 +140,9 @@ def node_counts(policy: ScalingPolicy, readiness: list[_Counter], store: Store, 
 
 def scaling_execution(policy: ScalingPolicy) -> int | None:
     """An execution under way on the policy's cluster that changes its size."""
-    from .executions import _scaling_in_progress
+    from .executions import scaling_in_progress
 
-    running = _scaling_in_progress(policy.cluster)
+    running = scaling_in_progress(policy.cluster)
     return running.pk if running is not None else None
 
 

@@ -106,10 +106,19 @@ def evaluate_policy(policy: ScalingPolicy, now: datetime, store: Store, fire: Fi
     decision = decide(config_of(policy), inputs)
     _remember(policy, now, decision)
     execution = None
-    if decision.direction != "hold":
+    if decision.direction != "hold" and not _repeated_dry_run(policy, decision):
         execution = _claim_and_fire(policy, decision, now, fire)
     record["counters"] = decision.per_counter
     return decision, _record(policy, decision, record, now, execution)
+
+
+def _repeated_dry_run(policy: ScalingPolicy, decision: Decision) -> bool:
+    """A dry run changes nothing, so the same decision would come back at
+    every tick: its "would fire" execution is recorded once per change."""
+    if not policy.dry_run:
+        return False
+    latest = PolicyDecision.objects.filter(policy=policy).order_by("-created", "-pk").first()
+    return latest is not None and latest.outcome == outcome_key(decision)
 
 
 def _remember(policy: ScalingPolicy, now: datetime, decision: Decision) -> None:

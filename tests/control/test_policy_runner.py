@@ -130,6 +130,9 @@ def test_dry_run_records_would_fire(store, web):
     evaluate_policies(at(0), store=store)
     execution = Execution.objects.get(policy=policy)
     assert execution.status == ExecutionStatus.WOULD_FIRE and execution.data["node_count"] == 2
+    loads(store, nodes, cpu, 1, 10, 10, 10)
+    evaluate_policies(at(1), store=store)  # the same decision: no second "would fire"
+    assert Execution.objects.filter(policy=policy).count() == 1
     assert Node.objects.filter(cluster=cluster, state=NodeState.RUNNING).count() == 3
     assert PolicyDecision.objects.get(policy=policy).dry_run
 
