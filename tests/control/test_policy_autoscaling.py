@@ -90,7 +90,8 @@ def test_target_tracking_scales_out_waits_for_warm_up_and_scales_back_in(
     reading(50.0)
     deploy = make_action(cluster, K.DEPLOY_EC2_NODE, {"wait_running_s": 60}, name="deploy", timeout_s=120)
     remove = make_action(cluster, K.REMOVE_EC2_NODE, {"wait_terminated_s": 60}, name="remove", timeout_s=120)
-    policy = make_policy(cluster, [(load, 50.0)], scale_out=[deploy], scale_in=[remove], warmup_s=20, max_step=1)
+    policy = make_policy(cluster, [(load, 50.0)], scale_out=[deploy], scale_in=[remove], warmup_s=20,
+                         max_step=1)
     worker = make_celery_worker(isolated=True, env=env(known_hosts, **ec2_env(moto_server, sshd_node)))
     beat = celery_beat(worker)
 
@@ -98,11 +99,11 @@ def test_target_tracking_scales_out_waits_for_warm_up_and_scales_back_in(
         return (f"decisions: {[d.summary for d in decisions(policy)]}\nworker log:\n{worker.log_tail()}\n"
                 f"beat log:\n{beat.log_tail()}")
 
-    wait(lambda: decisions(policy) and decisions(policy)[-1].summary == "at 1, as wanted", 30, "a first decision",
-         logs)
+    wait(lambda: decisions(policy) and decisions(policy)[-1].summary == "at 1, as wanted", 30,
+         "a first decision", logs)
     reading(100.0)  # ceil(1 × 100 / 50) = 2
-    wait(lambda: running(cluster) == 2 and executions(policy)[0].is_finished, 90, "the cluster scaled out to 2",
-         logs)
+    wait(lambda: running(cluster) == 2 and executions(policy)[0].is_finished, 90,
+         "the cluster scaled out to 2", logs)
     [out] = executions(policy)
     assert out.status == ExecutionStatus.SUCCEEDED and out.data["node_count"] == 1, logs()
     assert len(instances(moto)) == 1
@@ -120,7 +121,8 @@ def test_target_tracking_scales_out_waits_for_warm_up_and_scales_back_in(
     assert instances(moto) == [] and len(instances(moto, states=("shutting-down", "terminated"))) == 1
     recorded = [d for d in decisions(policy) if d.execution_id]
     assert [d.direction for d in recorded] == ["out", "in"]
-    assert recorded[0].summary == "wanted 2, scaling out 1 → 2" and recorded[1].summary == "wanted 1, scaling in 2 → 1"
+    assert recorded[0].summary == "wanted 2, scaling out 1 → 2"
+    assert recorded[1].summary == "wanted 1, scaling in 2 → 1"
 
 
 def test_the_flap_check_refuses_a_scale_in(make_celery_worker, celery_beat, sshd_node, reading, settings,
@@ -178,3 +180,47 @@ def test_a_schedule_raises_the_minimum(make_celery_worker, celery_beat, moto, mo
     # (Before the first sample the record also notes the missing data, which never holds a scale-out.)
     [schedule] = [e for e in first.effects if e["guard"] == "schedule"]
     assert (schedule["before"], schedule["after"]) == (1, 2) and "min 2" in schedule["note"]
+
+
+def test_the_demo_configuration_grows_and_shrinks_the_demo_cluster(
+        make_celery_worker, celery_beat, moto, moto_server, sshd_node, smtp_server, settings, tmp_path):
+    """`make run`'s demo (demo_setup with the EC2 emulator): its policy's chains
+    run whole — DeployEc2Node, LocalScript on the new node, e-mail; RemoveEc2Node,
+    e-mail. The load is played by the load counter's command (a constant)."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tests.ec2kit import DEFAULT_AMI_ID, default_subnet
+
+    smtp_server.clear()
+    known_hosts = trust(settings, tmp_path, sshd_node)
+    _, subnet = default_subnet(moto)
+    call_command("demo_setup", "--ssh-host", sshd_node.host, "--ssh-port", str(sshd_node.port),
+                 "--ssh-user", sshd_node.user, "--ssh-key", str(sshd_node.client_key_path), "--interval", "2",
+                 "--ec2-ami", DEFAULT_AMI_ID, "--ec2-subnet", subnet, stdout=StringIO())
+    load = SSHCounter.objects.get(cluster__name="demo", name="load1")
+    SSHCounter.objects.filter(cluster__name="demo").exclude(pk=load.pk).update(enabled=False)
+    SSHCounter.objects.filter(pk=load.pk).update(command="echo 3")
+    policy = load.cluster.policies.get()
+    worker = make_celery_worker(isolated=True, env=env(known_hosts, **ec2_env(moto_server, sshd_node),
+                                                       EMAIL_URL=smtp_server.email_url))
+    beat = celery_beat(worker)
+
+    def logs() -> str:
+        steps = [(e.pk, e.status, [(s.action_name, s.error) for s in e.steps.all()])
+                 for e in executions(policy)]
+        return (f"decisions: {[d.summary for d in decisions(policy)]}\nexecutions: {steps}"
+                f"\nworker log:\n{worker.log_tail()}\nbeat log:\n{beat.log_tail()}")
+
+    wait(lambda: running(load.cluster) == 3 and all(e.is_finished for e in executions(policy)), 150,
+         "the demo cluster grown to its maximum, 3", logs)
+    SSHCounter.objects.filter(pk=load.pk).update(command="echo 0.1")
+    wait(lambda: running(load.cluster) == 1 and all(e.is_finished for e in executions(policy)), 200,
+         "the demo cluster back to 1", logs)
+    done = [e for e in executions(policy) if e.status == ExecutionStatus.SUCCEEDED]
+    assert [e.data["direction"] for e in done] == ["out", "out", "in", "in"], logs()
+    assert "configured" in done[0].steps.get(position=2).output, logs()
+    subjects = [m.subject for m in smtp_server.messages]
+    assert "PyScaler: demo-size scaled demo out by 1" in subjects, subjects
+    assert "PyScaler: demo-size scaled demo in by 1" in subjects, subjects
