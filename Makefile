@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test system-deps venv static-deps migrate demo clean check constraints
+.PHONY: run load test system-deps venv static-deps migrate demo clean check constraints
 
 system-deps:
 	bash scripts/install-system-deps.sh
@@ -51,6 +51,10 @@ test: system-deps venv static-deps
 
 run: system-deps venv static-deps
 	$(PY) scripts/run.py
+
+# Load for the autoscaling demo (make run): busy loops on every core for LOAD_S seconds (default 240).
+load: venv
+	$(PY) scripts/load.py
 
 check: venv
 	$(PY) manage.py check

@@ -17,6 +17,7 @@ import logging
 ROUTINE_TASKS = frozenset({
     "apps.monitoring.tasks.dispatch_collection_task",
     "apps.control.tasks.evaluate_task",
+    "apps.control.tasks.evaluate_policies_task",
     "apps.monitoring.tasks.collect_task",
 })
 

@@ -287,6 +287,7 @@ CELERY_TASK_ROUTES = {
     "apps.monitoring.tasks.dispatch_collection_task": {"queue": "control"},
     "apps.monitoring.tasks.collect_task": {"queue": "collect"},
     "apps.control.tasks.evaluate_task": {"queue": "control"},
+    "apps.control.tasks.evaluate_policies_task": {"queue": "control"},
     "apps.control.tasks.reap_stale_steps_task": {"queue": "control"},
     "apps.control.tasks.run_step_task": {"queue": "actions"},
     "pyscaler.actions.run_step": {"queue": "actions"},  # legacy name, see apps/control/tasks.py
@@ -316,6 +317,10 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 COLLECT_TICK_S = env.float("COLLECT_TICK_S", default=1.0)
 EVALUATE_TICK_S = env.float("EVALUATE_TICK_S", default=1.0)
+# Scaling policies (apps/control/policy_runner.py) are evaluated this often.
+POLICY_TICK_S = env.float("POLICY_TICK_S", default=5.0)
+# Policy decision records older than this are deleted as policies are evaluated.
+POLICY_DECISION_RETENTION_DAYS = env.int("POLICY_DECISION_RETENTION_DAYS", default=30)
 COLLECT_BATCH_SIZE = env.int("COLLECT_BATCH_SIZE", default=10)
 # HMAC key the dispatcher (beat) signs collect messages with and workers check
 # (apps.monitoring.collection.signing). Unset, each installation generates its
@@ -353,6 +358,7 @@ CELERY_BEAT_SCHEDULE = {
     for name, task, tick in (
         ("dispatch-collection", "apps.monitoring.tasks.dispatch_collection_task", COLLECT_TICK_S),
         ("evaluate-triggers", "apps.control.tasks.evaluate_task", EVALUATE_TICK_S),
+        ("evaluate-policies", "apps.control.tasks.evaluate_policies_task", POLICY_TICK_S),
         # Steps whose worker died without redelivery (hard time limit) are failed.
         ("reap-stale-steps", "apps.control.tasks.reap_stale_steps_task",
          env.float("REAP_TICK_S", default=60.0)),

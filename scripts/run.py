@@ -2,10 +2,12 @@
 """`make run`: the whole PyScaler stack on one machine, in the foreground.
 
 Starts (unless already running) memcached, then the demo sshd (the demo
-cluster's node is this machine) and a demo JVM with JMX remote, migrates,
-creates the admin user, loads the demo configuration, and runs the web
-server, a Celery worker and Celery beat until Ctrl-C, which stops every
-process this script started.
+cluster's node is this machine), a demo JVM with JMX remote and a local EC2
+emulator (moto's server, on loopback; DEMO_EC2=0 leaves it out), migrates,
+creates the admin user, loads the demo configuration (with the emulator: a
+target-tracking policy that grows the demo cluster under load, its launched
+instances mapped to the demo sshd), and runs the web server, a Celery worker
+and Celery beat until Ctrl-C, which stops every process this script started.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ HOST = os.environ.get("RUN_HOST", "127.0.0.1")
 PORT = int(os.environ.get("RUN_PORT", "8000"))
 DEMO_SSH_PORT = int(os.environ.get("DEMO_SSH_PORT", "2222"))
 DEMO_JMX_PORT = int(os.environ.get("DEMO_JMX_PORT", "9010"))
+DEMO_MOTO_PORT = int(os.environ.get("DEMO_MOTO_PORT", "5055"))
 #: The demo's own RabbitMQ virtual host (unless CELERY_BROKER_URL names one):
 #: tasks queued by other stacks on the same broker never reach the demo's worker.
 DEMO_VHOST = "pyscaler-demo"
@@ -118,6 +121,35 @@ def start_demo_jvm() -> int | None:
     return DEMO_JMX_PORT
 
 
+def start_demo_ec2(env: dict, sshd) -> list[str]:
+    """The local EC2 emulator the demo policy launches instances on (never
+    AWS: the demo's processes get its endpoint and dummy credentials), and
+    demo_setup's arguments naming its AMI and default subnet. Launched
+    instances are reached as the demo sshd (NODE_ADDRESS_OVERRIDE, demo only)."""
+    if os.environ.get("DEMO_EC2", "1") == "0":
+        return []
+    import boto3
+
+    from devservers.moto_server import DEFAULT_AMI_ID, MotoServer
+
+    server = MotoServer(port=DEMO_MOTO_PORT, log_path=VAR / "demo" / "moto.log")
+    if port_open("127.0.0.1", DEMO_MOTO_PORT):
+        say(f"port {DEMO_MOTO_PORT} busy: assuming the demo EC2 emulator is still up")
+    else:
+        (VAR / "demo").mkdir(parents=True, exist_ok=True)
+        server.start()
+        stoppers.append(server.stop)
+        say(f"started the demo EC2 emulator (moto) on {server.endpoint_url}")
+    env.update(server.env())
+    env.setdefault("AWS_WAITER_DELAY_S", "1")  # the emulator answers at once
+    env["NODE_ADDRESS_OVERRIDE"] = f"*=127.0.0.1:{sshd.port}"
+    ec2 = boto3.client("ec2", endpoint_url=server.endpoint_url, region_name=env["AWS_DEFAULT_REGION"],
+                       aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
+    return ["--ec2-ami", DEFAULT_AMI_ID, "--ec2-subnet", subnet]
+
+
 def ensure_admin(env: dict) -> None:
     password = os.environ.get("PYSCALER_ADMIN_PASSWORD")
     script = (
@@ -162,6 +194,7 @@ def main() -> int:
     env.setdefault("SSH_KNOWN_HOSTS", str(sshd.known_hosts_path))
     env.setdefault("SSH_KEY_PATH", str(sshd.client_key_path))
     jmx_port = start_demo_jvm()
+    ec2_args = start_demo_ec2(env, sshd)
 
     manage("migrate", "--noinput", "-v", "0", env=env)
     manage("collectstatic", "--noinput", "-v", "0", env=env)
@@ -170,7 +203,7 @@ def main() -> int:
                  "--ssh-key", str(sshd.client_key_path)]
     if jmx_port:
         demo_args += ["--jmx-port", str(jmx_port)]
-    manage(*demo_args, env=env)
+    manage(*demo_args, *ec2_args, env=env)
 
     if port_open(HOST, PORT):
         say(f"port {PORT} is busy on {HOST}: set RUN_PORT to another port")
@@ -184,6 +217,9 @@ def main() -> int:
     wait_for_port(HOST, PORT, timeout=30, proc=started[0][1], what="gunicorn")
     say(f"PyScaler is up: http://{HOST}:{PORT}/  (admin at http://{HOST}:{PORT}/admin/)")
     say(f"samples are logged under {VAR / 'samples'}; demo e-mails land in {VAR / 'mail'}")
+    if ec2_args:
+        say("autoscaling demo: `make load` for a few minutes, then watch the demo cluster's decisions "
+            "timeline grow it to 2-3 nodes and shrink it when the load stops")
     say("Ctrl-C stops everything this command started")
 
     try:

@@ -245,3 +245,48 @@ def make_trigger(cluster: Cluster, parts: Iterable[Action | SSHCounter | JMXCoun
         else:
             trigger.ssh_counters.add(part)
     return trigger
+
+
+# ---------------------------------------------------------------------------
+# Scaling policies
+# ---------------------------------------------------------------------------
+
+def source_kind(counter) -> str:
+    """The counter-source kind of a counter row (through the registry)."""
+    from apps.monitoring import sources
+
+    return next(s.kind for s in sources.all() if isinstance(counter, s.model))
+
+
+def make_policy(cluster: Cluster, metrics: Iterable[tuple[Any, float | None]] = (), *,
+                scale_out: Iterable[Action] = (), scale_in: Iterable[Action] = (),
+                readiness: Any = None, bands: Iterable[tuple[float | None, float | None, int]] = (),
+                windows: Iterable[dict[str, Any]] = (), **fields: Any):
+    """A scaling policy of ``cluster``: ``metrics`` are (counter, target)
+    pairs; ``bands`` (lower, upper, adjustment) belong to the first metric;
+    the chains run ``scale_out`` and ``scale_in`` in order. No stabilization,
+    cooldown or warm-up unless ``fields`` say otherwise."""
+    from apps.control.models import PolicyAction, PolicyCounter, ScalingPolicy, ScheduleWindow, StepBand
+
+    defaults: dict[str, Any] = {"name": "size", "scale_in_window_s": 0, "scale_out_cooldown_s": 0,
+                                "scale_in_cooldown_s": 0, "warmup_s": 0, "max_step": 10}
+    policy = ScalingPolicy(cluster=cluster, **{**defaults, **fields})
+    policy.full_clean()
+    policy.save()
+    rows = []
+    for counter, target in metrics:
+        row = PolicyCounter(policy=policy, source=source_kind(counter), counter_id=counter.pk, target=target)
+        row.full_clean()
+        row.save()
+        rows.append(row)
+    for lower, upper, adjustment in bands:
+        StepBand.objects.create(counter=rows[0], lower=lower, upper=upper, adjustment=adjustment)
+    if readiness is not None:
+        PolicyCounter.objects.create(policy=policy, role="readiness", source=source_kind(readiness),
+                                     counter_id=readiness.pk)
+    for direction, actions in (("out", scale_out), ("in", scale_in)):
+        for position, action in enumerate(actions, start=1):
+            PolicyAction.objects.create(policy=policy, direction=direction, action=action, position=position)
+    for window in windows:
+        ScheduleWindow.objects.create(policy=policy, **window)
+    return policy

@@ -30,6 +30,11 @@ FIRE_PERMISSION = "control.fire_trigger"
 MANAGE_NODES_PERMISSION = "control.manage_nodes"
 
 
+#: The chain data's key for the number of nodes a scaling policy's chain adds
+#: or removes; DeployEc2Node and RemoveEc2Node take it over their ``count``.
+NODE_COUNT_KEY = "node_count"
+
+
 class ActionError(Exception):
     """A step failed. ``retryable`` says whether running it again may help
     (a timeout, a throttled API) or not (bad parameters, a bound reached):
@@ -71,6 +76,13 @@ class StepContext:
     #: Called by checkpoint() with the whole state; the runner commits it to
     #: the step's row before returning, so it survives a killed worker.
     persist_state: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False)
+
+    def node_count(self, default: int) -> int:
+        """How many nodes a size-changing step adds or removes: the chain's
+        ``node_count`` (a scaling policy's decision) if it has one, else
+        ``default`` (the action's own parameter)."""
+        count = self.data.get(NODE_COUNT_KEY)
+        return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else default
 
     def log(self, line: str) -> None:
         self.output.append(line)

@@ -22,3 +22,25 @@ def notify_ops(cluster, mail_to: str) -> Action:
         }},
     )
     return action
+
+
+def scaling_chains(cluster, mail_to: str) -> tuple[list[Action], list[Action]]:
+    """The demo policy's chains (idempotent): scale out = DeployEc2Node →
+    LocalScript on the new node → e-mail; scale in = RemoveEc2Node → e-mail.
+    Each size-changing step takes the number of nodes from the policy's
+    decision (``node_count``)."""
+    def action(name: str, kind: str, params: dict, timeout_s: int = 120) -> Action:
+        made, _ = Action.objects.update_or_create(
+            cluster=cluster, name=name, defaults={"kind": kind, "timeout_s": timeout_s, "params": params})
+        return made
+
+    deploy = action("demo-deploy", ActionKindChoice.DEPLOY_EC2_NODE, {"wait_running_s": 60})
+    configure = action("demo-configure", ActionKindChoice.LOCAL_SCRIPT,
+                       {"script": "echo \"configured $(hostname) for the demo\""}, timeout_s=60)
+    remove = action("demo-remove", ActionKindChoice.REMOVE_EC2_NODE, {"wait_terminated_s": 60})
+    mail = action("notify-scaling", ActionKindChoice.EMAIL, {
+        "to": [mail_to],
+        "subject": "PyScaler: {{ policy }} scaled {{ cluster }} {{ direction }} by {{ node_count }}",
+        "body": "{{ summary }}\nExecution #{{ execution.pk }} on cluster {{ cluster }}.\n",
+    }, timeout_s=60)
+    return [deploy, configure, mail], [remove, mail]

@@ -149,18 +149,18 @@ class ExecutionAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     "size_before", "size_after", "duration")
     list_filter = ("status", "cluster", "automatic", "trigger")
     search_fields = ("fired_by", "target_node_name", "cluster__name", "trigger__name", "action__name")
-    list_select_related = ("cluster", "trigger", "action")
+    list_select_related = ("cluster", "trigger", "action", "policy")
     date_hierarchy = "created"
     inlines = [ExecutionStepInline]
     actions = ["resume_selected"]
     fieldsets = (
-        (None, {"fields": ("cluster", "trigger", "action", "status", "automatic", "fired_by", "fired_by_user",
+        (None, {"fields": ("cluster", "trigger", "action", "policy", "status", "automatic", "fired_by", "fired_by_user",
                            "why", "target_node", "target_node_name", "created", "started", "finished",
                            "size_before", "size_after", "log")}),
         # The words above say it for people; the records stay for diagnosis.
         ("Recorded data", {"classes": ("collapse",), "fields": ("reasons", "data")}),
     )
-    readonly_fields = ("cluster", "trigger", "action", "status", "automatic", "fired_by", "fired_by_user",
+    readonly_fields = ("cluster", "trigger", "action", "policy", "status", "automatic", "fired_by", "fired_by_user",
                        "why", "target_node", "target_node_name", "created", "started", "finished",
                        "size_before", "size_after", "log", "reasons", "data")
 
@@ -175,10 +175,12 @@ class ExecutionAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return format_html('{}<p><a href="{}">Open in the console</a> (with the chart of the breaching '
                            'values)</p>', sentences, url)
 
-    @admin.display(description="trigger / action")
+    @admin.display(description="trigger / action / policy")
     def what(self, obj):
         if obj.trigger_id:
             return f"trigger {obj.trigger.name}"
+        if obj.policy_id:
+            return f"policy {obj.policy.name}"
         return f"action {obj.action.name}" if obj.action_id else "—"
 
     @admin.display(description="duration")
@@ -206,3 +208,6 @@ class ExecutionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def has_fire_permission(self, request):
         return request.user.has_perm(FIRE_PERMISSION)
+
+
+from . import policy_admin  # noqa: E402,F401 - registers the scaling policies' admin

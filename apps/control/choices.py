@@ -51,3 +51,20 @@ class StepStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "succeeded"
     FAILED = "failed", "failed"
     SKIPPED = "skipped", "skipped"
+
+
+class PolicyKind(models.TextChoices):
+    """How a scaling policy turns counter values into a desired size."""
+
+    TARGET_TRACKING = "target", "target tracking (keep the cluster average at a target)"
+    STEP_BANDS = "steps", "step bands (ranges of a counter, each adding or removing nodes)"
+
+
+class PolicyDirection(models.TextChoices):
+    OUT = "out", "scale out"
+    IN = "in", "scale in"
+
+
+class PolicyCounterRole(models.TextChoices):
+    METRIC = "metric", "metric (sizes the cluster)"
+    READINESS = "readiness", "readiness (a new node serves once it has settled)"

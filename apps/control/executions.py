@@ -157,6 +157,23 @@ def fire_action(
     ))
 
 
+def fire_policy(policy, *, direction: str, reasons: dict[str, Any], dry_run: bool = False,
+                enqueue: bool = True) -> Execution:
+    """Record a scaling policy's decision as an execution of its scale-out or
+    scale-in chain (automatic, like a trigger's); ``reasons`` carry the
+    ``node_count`` the size-changing kinds act on."""
+    return _create(FiringRequest(
+        cluster=policy.cluster,
+        policy=policy,
+        actions=list(policy.chain(direction)),
+        reasons=reasons,
+        automatic=True,
+        fired_by=f"policy {policy.name} (scale {direction})",
+        dry_run=dry_run or policy.dry_run,
+        enqueue=enqueue,
+    ))
+
+
 def resume(execution: Execution, user=None, *, fired_by: str = "") -> Execution:
     """Re-run a failed execution from its failed step; the steps after it are
     reset to pending. Earlier, succeeded steps are not run again."""
@@ -233,6 +250,8 @@ class FiringRequest:
     trigger: Trigger | None = None
     #: The action fired by hand (None for a trigger's chain).
     action: Action | None = None
+    #: The scaling policy whose chain this is (a ScalingPolicy), if any.
+    policy: Any = None
     fired_by_user: Any = None
     target_node: Node | None = None
     dry_run: bool = False
@@ -303,6 +322,7 @@ def _record(request: FiringRequest, status: str, note: str) -> Execution:
         cluster=request.cluster,
         trigger=request.trigger,
         action=request.action,
+        policy=request.policy,
         automatic=request.automatic,
         fired_by_user=request.fired_by_user,
         fired_by=request.fired_by[:200],
@@ -331,6 +351,12 @@ def _record(request: FiringRequest, status: str, note: str) -> Execution:
         for position, a in enumerate(request.actions, start=1)
     )
     return execution
+
+
+def scaling_in_progress(cluster: Cluster) -> Execution | None:
+    """The oldest execution under way on the cluster that changes its size
+    (a scaling policy waits for it), or None."""
+    return _scaling_in_progress(cluster)
 
 
 def _scaling_in_progress(cluster: Cluster) -> Execution | None:

@@ -13,11 +13,7 @@ from pyscaler.secretrefs import validate_secret_ref
 from . import validators
 from .choices import Aggregation, ExecutionStatus, MissingData, NodeState, StepStatus
 
-#: Bounds of the numbers admins enter (a bad row is refused with the field named).
-MAX_CLUSTER_SIZE = 10000
-MAX_STEP_SIZE = 100
-MAX_TIMING_MINUTES = 24 * 60
-MAX_COOLDOWN_S = 7 * 86400
+from .limits import MAX_CLUSTER_SIZE, MAX_COOLDOWN_S, MAX_STEP_SIZE, MAX_TIMING_MINUTES  # noqa: F401
 
 
 class Cluster(models.Model):
@@ -318,6 +314,8 @@ class Execution(models.Model):
         related_name="executions",
         help_text="Set when one action was fired by hand rather than a trigger's chain.",
     )
+    policy = models.ForeignKey("control.ScalingPolicy", on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="executions", help_text="Set when a scaling policy's chain ran.")
     automatic = models.BooleanField(
         default=False, help_text="Fired by the evaluator (not by a person or the command line)."
     )
@@ -374,7 +372,8 @@ class Execution(models.Model):
         indexes = [models.Index(fields=["cluster", "status"], name="execution_cluster_status")]
 
     def __str__(self) -> str:
-        what = self.trigger.name if self.trigger_id else (self.action.name if self.action_id else "?")
+        what = (self.trigger.name if self.trigger_id else self.action.name if self.action_id
+                else self.policy.name if self.policy_id else "?")
         return f"#{self.pk} {self.cluster}/{what} ({self.status})"
 
     @property
@@ -431,3 +430,8 @@ class ExecutionStep(models.Model):
         if self.started and self.finished:
             return (self.finished - self.started).total_seconds()
         return None
+
+
+# Scaling policies and their decision records (a module of their own).
+from .policy_models import (  # noqa: E402,F401
+    PolicyAction, PolicyCounter, PolicyDecision, ScalingPolicy, ScheduleWindow, StepBand)

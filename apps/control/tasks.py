@@ -89,3 +89,12 @@ def evaluate_task() -> dict:
     from .evaluator import evaluate
 
     return evaluate().as_dict()
+
+
+@shared_task(ignore_result=True)
+def evaluate_policies_task() -> dict:
+    """Run by beat every POLICY_TICK_S; several at once are safe (a scaling
+    is claimed with a compare-and-swap on the policy row)."""
+    from .policy_runner import evaluate_policies
+
+    return evaluate_policies().as_dict()

@@ -86,7 +86,7 @@ class ExecutionFilter(django_filters.FilterSet):
 
 def execution_rows() -> QuerySet[Execution]:
     """Executions with what their list rows show, newest first (the model's order)."""
-    return Execution.objects.select_related("cluster", "trigger", "action", "fired_by_user")
+    return Execution.objects.select_related("cluster", "trigger", "action", "policy", "fired_by_user")
 
 
 def error_lines(filterset: django_filters.FilterSet) -> list[str]:

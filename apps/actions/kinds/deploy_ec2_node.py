@@ -101,7 +101,7 @@ class DeployEc2Node(ActionKind):
             return self._result([known[i.id] for i in live], balancer, resumed=True)
 
         reservation = sizing.reserve_slots(
-            cluster, self.params.get("count") or 1, ctx.step_id, at_least=len(live), actor=self.label
+            cluster, ctx.node_count(self.params.get("count") or 1), ctx.step_id, at_least=len(live), actor=self.label
         )
         slots = reservation.slots
         if reservation.capped_by:

@@ -79,7 +79,7 @@ class RemoveEc2Node(ActionKind):
         if nodes is None:
             nodes = sizing.claim_for_removal(
                 cluster,
-                count=self.params.get("count") or 1,
+                count=ctx.node_count(self.params.get("count") or 1),
                 choose=self.params.get("choose") or "newest",
                 node_id=self._breaching_node_id(ctx),
                 include_foreign=bool(self.params.get("include_foreign")),

@@ -243,6 +243,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
     cluster = serializers.SlugRelatedField(slug_field="name", read_only=True)
     trigger = serializers.SerializerMethodField()
     action = serializers.SerializerMethodField()
+    policy = serializers.SerializerMethodField()
     fired_by_user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     status = serializers.ChoiceField(choices=ExecutionStatus.choices)
     duration_s = serializers.FloatField(allow_null=True)
@@ -255,7 +256,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Execution
-        fields = ["id", "url", "cluster", "trigger", "action", "automatic", "fired_by", "fired_by_user",
+        fields = ["id", "url", "cluster", "trigger", "action", "policy", "automatic", "fired_by", "fired_by_user",
                   "target_node_name", "status", "created", "started", "finished", "duration_s", "size_before",
                   "size_after", "why_text"]
 
@@ -264,6 +265,10 @@ class ExecutionSerializer(serializers.ModelSerializer):
 
     def get_action(self, obj) -> str | None:
         return obj.action.name if obj.action_id else None
+
+    def get_policy(self, obj) -> str | None:
+        """The scaling policy whose chain ran (its decision is in ``reasons``)."""
+        return obj.policy.name if obj.policy_id else None
 
     def get_url(self, obj) -> str:
         return f"/api/v1/executions/{obj.pk}"

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularJSONAPIView
 
 from apps.web import converters  # noqa: F401  (registers <id:...>)
 
-from . import config, executions, firing, series, status
+from . import config, decisions, executions, firing, series, status
 
 
 def api_not_found(request, *args, **kwargs):
@@ -20,6 +20,7 @@ urlpatterns = [
     path("series", series.SeriesView.as_view(), name="api-series"),
     path("clusters", status.ClusterListView.as_view(), name="api-clusters"),
     path("clusters/<slug:name>", status.ClusterDetailView.as_view(), name="api-cluster"),
+    path("clusters/<slug:name>/decisions", decisions.DecisionListView.as_view(), name="api-cluster-decisions"),
     path("triggers/<id:pk>/status", status.TriggerStatusView.as_view(), name="api-trigger-status"),
     path("triggers/<id:pk>/fire", firing.FireTriggerView.as_view(), name="api-trigger-fire"),
     path("actions/<id:pk>/fire", firing.FireActionView.as_view(), name="api-action-fire"),

@@ -16,6 +16,7 @@ from apps.control.models import Cluster, Execution, ExecutionStep, Node, Trigger
 from apps.control.why import explain_execution
 from apps.monitoring import series as series_svc
 from apps.web import firing, node_list, status, summary
+from apps.web.decisions import timeline
 from apps.web.graphs import BAND_FROM
 from apps.web.access import FIRE, MANAGE_NODES, console_context, console_page
 from apps.web.filters import ExecutionFilter, error_lines, execution_rows
@@ -73,7 +74,7 @@ def cluster_detail(request: HttpRequest, name: str) -> HttpResponse:
     removers = [a for a, _ in actions if firing.removes_target(a)]
     return page(request, "console/cluster.html",
                 {**_node_page(request, cluster), "cluster": cluster, "actions": actions,
-                 "remove_actions": removers, "mini_range": MINI_RANGE},
+                 "remove_actions": removers, "mini_range": MINI_RANGE, "timeline": timeline(cluster)},
                 "console/_cluster.html")
 
 
