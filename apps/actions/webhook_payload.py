@@ -5,8 +5,9 @@ The facts come from the chain's context, the same the Email kind renders:
 who or what fired (a trigger, a scaling policy, or a person), the values
 that caused it, and the cluster's size before the firing and when the step
 runs (after earlier steps, e.g. a deploy, changed it). A scaling policy's
-firing names itself with ``policy`` in its reasons and may give the size it
-aims at as ``desired_size``; both are sent when present.
+firing names itself with ``policy`` in its reasons and gives the size it
+aims at as ``desired`` (apps/control/policy_runner.py; ``desired_size`` is
+read too); both are sent when present.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def sizes(ctx: StepContext) -> dict[str, int | None]:
     from apps.control import sizing
 
     before = getattr(ctx.execution, "size_before", None)
-    desired = ctx.data.get("desired_size")
+    desired = ctx.data.get("desired", ctx.data.get("desired_size"))
     return {
         "before": before,
         "now": sizing.running_size(ctx.cluster),

@@ -103,6 +103,10 @@ class Cluster(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Reading the whole configuration (export, GET /api/v1/config, what a
+        # remote instance pulls: apps/configsync). Declared here, not created
+        # by a data migration, so it survives a flush like every model permission.
+        permissions = [("view_config", "Can view and export the whole configuration")]
 
     def __str__(self) -> str:
         return self.name
