@@ -113,6 +113,19 @@ def test_on_postgresql_periods_live_in_partitions_that_retention_drops(node, set
     assert MinuteSummary.objects.count() == 0
 
 
+def test_the_app_registers_its_feed_when_enabled(settings):
+    from django.apps import apps as django_apps
+
+    from apps.monitoring import sinks
+
+    settings.HISTORY_ENABLED = True
+    try:
+        django_apps.get_app_config("history").ready()
+        assert "history" in sinks.registered()
+    finally:
+        sinks.unregister("history")
+
+
 def test_a_failing_sink_costs_collection_nothing(caplog):
     from apps.monitoring import sinks
     from apps.monitoring.samples import Sample, SeriesRef
@@ -127,4 +140,3 @@ def test_a_failing_sink_costs_collection_nothing(caplog):
         sinks.unregister("test-broken")
         sinks.unregister("test-keeper")
     assert got == [sample] and "test-broken failed" in caplog.text
-    assert "history" in sinks.registered()  # the app registers its feed

@@ -42,7 +42,7 @@ def test_summaries_survive_memcached_restarted_empty_and_a_killed_worker(make_ce
     ids = [n.pk for n in nodes]
     memcached = make_memcached()
     env = {"MEMCACHED_SERVERS": memcached.address, "COLLECT_TICK_S": "0.5", "EVALUATE_TICK_S": "0",
-           "COLLECT_AFFINITY": "false"}
+           "COLLECT_AFFINITY": "false", "HISTORY_ENABLED": "true"}
     worker = make_celery_worker(isolated=True, env=env)
     started = datetime.now(timezone.utc)
     celery_beat(worker)
