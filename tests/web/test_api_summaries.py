@@ -100,3 +100,25 @@ def test_it_needs_a_login_and_is_described(operator_client, console_world):
     schema = operator_client.get("/api/v1/openapi.json").json()
     operation = schema["paths"]["/api/v1/summaries"]["get"]
     assert {p["name"] for p in operation["parameters"]} >= {"kind", "counter", "node", "from", "to", "step", "format"}
+
+
+def test_the_graph_answer_picks_a_resolution_for_at_most_1500_points(operator_client, history):
+    from apps.history.read import graph_step
+
+    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    horizon = now - timedelta(days=30)
+    assert graph_step(now - timedelta(hours=25), now, horizon) == 60
+    assert graph_step(now - timedelta(days=7), now, horizon) == 420
+    assert graph_step(now - timedelta(days=29), now, horizon) == 3600
+    assert graph_step(now - timedelta(days=40), now, horizon) == 3600  # past the minutes' retention
+    assert graph_step(now - timedelta(days=365), now, horizon) == 6 * 3600
+
+    body = operator_client.get("/api/v1/summaries/graph", {"kind": "ssh", "counter": history.load.pk,
+                                                           "range": "7d"}).json()
+    assert body["resolution"] == "1m" and body["step_s"] == 420 and len(body["stamps"]) <= 1500
+    band = body["band"]
+    i = body["stamps"].index((DAY0 + 3600) // 420 * 420)
+    assert (band["min"][i], band["p50"][i], band["max"][i], band["samples"][i]) == (1.0, 3.0, 6.0, 3)
+    assert band["centre"] == "average" and body["series"] == []
+    bad = operator_client.get("/api/v1/summaries/graph", {"kind": "ssh", "counter": history.load.pk, "step": "1m"})
+    assert bad.status_code == 400 and "step" in bad.json()

@@ -53,9 +53,10 @@ def parse_step(params, start: datetime, end: datetime) -> tuple[str, int]:
     return name, STEPS[name]
 
 
-def query_summaries(params) -> dict:
-    """Parse the query and read the summaries; raises SeriesQueryError."""
-    unknown = sorted(set(params) - PARAMS)
+def parse_query(params, allowed: set[str]):
+    """What a summary query names, validated as the series API validates it:
+    (kind, counter, start, end, nodes, spec). Raises SeriesQueryError."""
+    unknown = sorted(set(params) - allowed)
     if unknown:
         raise svc.SeriesQueryError(unknown[0], f"unknown parameter {unknown[0]!r}")
     if not params.get("kind"):
@@ -68,10 +69,16 @@ def query_summaries(params) -> dict:
     if error := config_error(counter):
         raise svc.SeriesQueryError("counter", f"counter {counter.name} cannot be read: {error} (fix it in admin)")
     start, end = time_range(params, max_span=max_span(), ranges=RANGES)
-    step, step_s = parse_step(params, start, end)
     cluster_id = kind.cluster_id(counter)
     nodes = svc.nodes_for(cluster_id, svc.parse_ids("node", params.getlist("node")))
     spec = SeriesSpec(kind.name, counter.pk, kind.endpoint_id(counter) or 0, cluster_id)
+    return kind, counter, start, end, nodes, spec
+
+
+def query_summaries(params) -> dict:
+    """Parse the query and read the summaries; raises SeriesQueryError."""
+    kind, counter, start, end, nodes, spec = parse_query(params, PARAMS)
+    step, step_s = parse_step(params, start, end)
     found = read_periods(spec, [n.pk for n in nodes], start, end, step_s)
     series = []
     for node in nodes:
