@@ -410,6 +410,20 @@ HISTORY_HOUR_RETENTION_DAYS = env.int("HISTORY_HOUR_RETENTION_DAYS", default=730
 # How long a merged batch's id is kept to refuse a redelivered copy.
 HISTORY_BATCH_ID_DAYS = env.int("HISTORY_BATCH_ID_DAYS", default=7)
 HISTORY_DATABASES = env.list("HISTORY_DATABASES", default=["default"])
+# Each alias but "default" is its own database: HISTORY_DATABASE_URL_<ALIAS>.
+for _alias in HISTORY_DATABASES:
+    if _alias != "default" and _alias not in DATABASES:
+        if not env.str(f"HISTORY_DATABASE_URL_{_alias.upper()}", default=""):
+            raise ImproperlyConfigured(f"HISTORY_DATABASES names {_alias!r}: set HISTORY_DATABASE_URL_{_alias.upper()}")
+        DATABASES[_alias] = env.db_url(f"HISTORY_DATABASE_URL_{_alias.upper()}")
+if not HISTORY_DATABASES:
+    raise ImproperlyConfigured("HISTORY_DATABASES must name at least one database alias")
+DATABASE_ROUTERS = ["apps.history.routers.HistoryRouter"]
+# Rows of a cluster being moved (manage.py move_history) are merged this much later.
+HISTORY_DEFER_S = env.int("HISTORY_DEFER_S", default=30)
+# A move waits this long after freezing a cluster before copying it: a merge
+# that had read the old placement commits (or sees the freeze) within it.
+HISTORY_MOVE_SETTLE_S = env.float("HISTORY_MOVE_SETTLE_S", default=5.0)
 for _name in ("HISTORY_MINUTE_RETENTION_DAYS", "HISTORY_HOUR_RETENTION_DAYS", "HISTORY_BATCH_ID_DAYS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1, not {globals()[_name]}")

@@ -106,7 +106,7 @@ def import_file(path: Path | str, before: datetime | None = None) -> FileReport:
 
 def _merge_chunk(alias: str, key: str, offset: int, lines: int, rows: list[Row]) -> int:
     clusters = clusters_of(row[1] for row in rows)
-    mine = set(database_for_clusters(set(clusters.values()) | {0}).get(alias, []))
+    mine = set(database_for_clusters({clusters.get(row[1], 0) for row in rows}).get(alias, []))
     rows = [row for row in rows if clusters.get(row[1], 0) in mine]
     with transaction.atomic(using=alias):
         record = ImportedLog.objects.using(alias).select_for_update().get(identity=key)

@@ -17,6 +17,7 @@ recreate a partition retention just dropped).
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -24,7 +25,7 @@ from django.db import IntegrityError, transaction
 
 from . import partitions, upsert
 from .models import AppliedBatch, HourSummary, MinuteSummary
-from .placement import database_for_clusters
+from .placement import DEFERRED, database_for_clusters, databases, still_placed
 from .summary import Row, summarise
 
 log = logging.getLogger(__name__)
@@ -42,40 +43,63 @@ def clusters_of(node_ids: Iterable[int]) -> dict[int, int]:
 
 def apply_rows(rows: list[Row], batch_id: str | None = None, now: datetime | None = None) -> int:
     """Merge ``rows`` into the summaries; returns the rows merged (0 when the
-    batch was merged before). Rows go to each cluster's history database."""
+    batch was merged before). Rows go to each cluster's history database;
+    those of a cluster being moved are deferred (published again for later)."""
     if not rows:
         return 0
     clusters = clusters_of(row[1] for row in rows)
-    by_db: dict[str, list[Row]] = {}
-    for alias, cluster_ids in database_for_clusters(set(clusters.values()) | {0}).items():
+    merged = 0
+    single = len(databases()) == 1  # no move possible: no check needed
+    for alias, cluster_ids in database_for_clusters({clusters.get(row[1], 0) for row in rows}).items():
         wanted = set(cluster_ids)
         part = [row for row in rows if clusters.get(row[1], 0) in wanted]
-        if part:
-            by_db[alias] = part
-    merged = 0
-    for alias, part in by_db.items():
-        key = batch_id if batch_id is None or len(by_db) == 1 else f"{batch_id}@{alias}"
-        merged += merge_into(alias, part, clusters, key, now)
+        if not part:
+            continue
+        if alias == DEFERRED:
+            defer(part, batch_id)
+            continue
+        try:
+            check = None if single else (lambda a=alias, c=cluster_ids: still_placed(a, c))
+            merged += merge_into(alias, part, clusters, batch_id, now, check=check)
+        except Moved:
+            defer(part, batch_id)
     return merged
 
 
+class Moved(Exception):
+    """The clusters were frozen for a move while their rows were merged: the
+    merge is rolled back and the rows deferred."""
+
+
+def defer(rows: list[Row], batch_id: str | None) -> None:
+    """Publish rows of clusters being moved again, to merge after the move
+    (a derived batch id: the deferred part is merged once too)."""
+    from django.conf import settings
+
+    from .tasks import summarise_task
+
+    key = f"{batch_id or uuid.uuid4().hex}~deferred"
+    summarise_task.apply_async(args=(key, [list(r) for r in rows]), countdown=settings.HISTORY_DEFER_S)
+    log.info("history: %d row(s) of a cluster being moved deferred by %s s", len(rows), settings.HISTORY_DEFER_S)
+
+
 def merge_into(using: str, rows: list[Row], clusters: dict[int, int], batch_id: str | None,
-               now: datetime | None = None) -> int:
+               now: datetime | None = None, check=None) -> int:
     """Merge ``rows`` into database ``using`` in one transaction. A partition
     this process believed in may have been dropped meanwhile (retention run
     elsewhere, a rolled-back creation): then it is created and the merge
     tried once more."""
     try:
-        return _merge_once(using, rows, clusters, batch_id, now)
+        return _merge_once(using, rows, clusters, batch_id, now, check)
     except IntegrityError as exc:
         if "no partition" not in str(exc):
             raise
         partitions.forget(using)
-        return _merge_once(using, rows, clusters, batch_id, now)
+        return _merge_once(using, rows, clusters, batch_id, now, check)
 
 
 def _merge_once(using: str, rows: list[Row], clusters: dict[int, int], batch_id: str | None,
-                now: datetime | None) -> int:
+                now: datetime | None, check) -> int:
     now = now or datetime.now(timezone.utc)
     per_resolution = summarise(rows)
     for resolution, model in MODELS.items():
@@ -91,6 +115,11 @@ def _merge_once(using: str, rows: list[Row], clusters: dict[int, int], batch_id:
             return 0
         for resolution, model in MODELS.items():
             written += upsert.merge(model, per_resolution[resolution], clusters, using)
+        # Last, just before committing: a move that froze these clusters
+        # meanwhile (it waits HISTORY_MOVE_SETTLE_S before copying) must not
+        # lose this merge to the copy it is about to make.
+        if check is not None and not check():
+            raise Moved()
     return written
 
 

@@ -99,3 +99,42 @@ class ImportedLog(models.Model):
     updated_at = models.DateTimeField(
         auto_now=True,
     )
+
+
+class Placement(models.TextChoices):
+    PLACED = "placed", "placed"
+    FROZEN = "frozen", "frozen: being copied to the target"
+    CLEANING = "cleaning", "switched: the old copy is being deleted"
+
+
+class ClusterPlacement(models.Model):
+    """Which history database holds a cluster's summaries (HISTORY_DATABASES).
+
+    Lives in the configuration database. Recorded when the cluster's first
+    summaries are written, on the first alias of HISTORY_DATABASES at that
+    time, so adding a server later never moves old data; only ``manage.py
+    move_history`` does (``state``, ``target`` and ``source`` are its resumable
+    progress)."""
+
+    cluster_id = models.BigIntegerField(
+        primary_key=True,
+    )
+    alias = models.CharField(
+        max_length=64,
+    )
+    state = models.CharField(
+        max_length=10,
+        choices=Placement.choices,
+        default=Placement.PLACED,
+    )
+    target = models.CharField(
+        max_length=64,
+        blank=True,
+    )
+    source = models.CharField(
+        max_length=64,
+        blank=True,
+    )
+    updated_at = models.DateTimeField(
+        auto_now=True,
+    )
