@@ -57,12 +57,17 @@ class HistoryStore:
         self.states: dict[str, Any] = {}
 
     @staticmethod
-    @lru_cache(maxsize=65536)
-    def _split(key: str) -> tuple[str, int] | None:
-        base, _, stamp = key.rpartition(".")
+    @lru_cache(maxsize=None)
+    def _epoch(stamp: str) -> int | None:
+        """A stamp's epoch seconds (cached per stamp text: a replay has few)."""
         if len(stamp) != 14 or not stamp.isdigit():
             return None
-        return base, int(parse_stamp(stamp).timestamp())
+        return int(parse_stamp(stamp).timestamp())
+
+    def _split(self, key: str) -> tuple[str, int] | None:
+        base, _, stamp = key.rpartition(".")
+        epoch = self._epoch(stamp)
+        return None if epoch is None else (base, epoch)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         out = {}

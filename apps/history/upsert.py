@@ -82,6 +82,8 @@ def merge(model, summaries: Mapping[tuple[SeriesKey, int], Summary], clusters: M
     tail = " " + _merge_clause(connection, target)
     row_sql = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
     items = sorted(summaries.items())
+    if connection.vendor == "postgresql":
+        return _merge_arrays(connection, head, tail, items, clusters)
     with connection.cursor() as cursor:
         for start in range(0, len(items), CHUNK):
             chunk = items[start:start + CHUNK]
@@ -91,4 +93,24 @@ def merge(model, summaries: Mapping[tuple[SeriesKey, int], Summary], clusters: M
                            clusters.get(node, 0), s.count, s.min, s.max, s.sum, s.sumsq, s.last,
                            ops.adapt_datetimefield_value(_when(s.last_stamp))]
             cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
+    return len(items)
+
+
+#: PostgreSQL types of COLUMNS, for unnest().
+PG_TYPES = ("varchar", "bigint", "bigint", "bigint", "timestamptz", "bigint", "bigint", "float8", "float8",
+            "float8", "float8", "float8", "timestamptz")
+
+
+def _merge_arrays(connection, head: str, tail: str, items: list, clusters: Mapping[int, int]) -> int:
+    """PostgreSQL: one array per column and ``unnest``: 13 parameters
+    whatever the number of rows (thousands of placeholders cost the driver
+    more than the database's work)."""
+    columns: list[list] = [[] for _ in COLUMNS]
+    for ((kind, node, endpoint, counter), bucket), s in items:
+        for column, value in zip(columns, (kind, node, endpoint, counter, _when(bucket), clusters.get(node, 0),
+                                           s.count, s.min, s.max, s.sum, s.sumsq, s.last, _when(s.last_stamp))):
+            column.append(value)
+    select = "SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in PG_TYPES) + ")"
+    with connection.cursor() as cursor:
+        cursor.execute(head.removesuffix(" VALUES ") + " " + select + tail, columns)
     return len(items)
