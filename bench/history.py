@@ -114,9 +114,9 @@ def bench_graph(nodes: int = 100) -> tuple[float, int]:
     counter = SSHCounter.objects.create(cluster=made[0].cluster, name="load", command="true", threshold=1,
                                         interval_s=INTERVAL)
     start = int(time.time() - 30 * 86400) // 3600 * 3600
-    for day in range(31):  # one sample per node per 10 minutes, a day per batch
+    for day in range(31):  # a sample per node per hour (the 30-day graph reads hours), a day per batch
         rows = [("ssh", n.pk, 0, counter.pk, start + day * 86400 + t, float(t % 50)) for n in made
-                for t in range(0, 86400, 600)]
+                for t in range(0, 86400, 3600)]
         apply_rows(rows, batch_id=f"graph-{day}")
     client = Client()
     client.force_login(User.objects.create_superuser("bench", password="bench-pw-0123456789"))

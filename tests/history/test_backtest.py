@@ -90,3 +90,19 @@ def test_from_minute_summaries_whole_minutes_are_judged(world, capsys):
     with pytest.raises(CommandError, match="--days"):
         call_command("backtest", "hot", "--days", "0")
 
+
+
+def test_the_trigger_admin_page_has_a_backtest_button_and_page(world, admin_client_in_group, client):
+    trigger, nodes, counter, store, samples = world
+    ingest.apply_rows([("ssh", s.series.node_id, 0, s.series.counter_id, int(s.stamp.timestamp()), s.value)
+                       for s in samples])
+    page = admin_client_in_group.get(f"/admin/control/trigger/{trigger.pk}/change/").content.decode()
+    assert f'href="/admin/history/backtest/{trigger.pk}/?days=7"' in page and ">Backtest<" in page
+    answer = admin_client_in_group.get(f"/admin/history/backtest/{trigger.pk}/", {"days": "1", "resolution": "1m"})
+    body = answer.content.decode()
+    assert answer.status_code == 200 and 'id="backtest-resolution">1m<' in body
+    assert body.count('class="firing-mark"') >= 1 and "would fire" in body and "bt-0" in body
+    bad = admin_client_in_group.get(f"/admin/history/backtest/{trigger.pk}/", {"days": "-1"})
+    assert bad.status_code == 400 and "days must be more than 0" in bad.content.decode()
+    client.logout()
+    assert client.get(f"/admin/history/backtest/{trigger.pk}/").status_code == 302  # to the login page
