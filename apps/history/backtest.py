@@ -94,7 +94,9 @@ class BacktestReport:
     note: str
     evaluations: int = 0
     firings: list[dict] = field(default_factory=list)
-    suppressed: list[dict] = field(default_factory=list)  # reached during the cooldown
+    # Reached during a cooldown: one entry per cooldown (first and last
+    # evaluation that reached, how many did).
+    suppressed: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"trigger": self.trigger, "start": self.start.isoformat(), "end": self.end.isoformat(),
@@ -130,8 +132,14 @@ class BacktestEvaluator(Evaluator):
         reasons = self._reasons(trigger, hits, now, grid, report)
         seen = trigger.last_fired_at
         if seen is not None and now < seen + timedelta(seconds=trigger.cooldown_s):
-            self.backtest.suppressed.append({"time": now.isoformat(), "cooldown_until": (
-                seen + timedelta(seconds=trigger.cooldown_s)).isoformat(), "breaches": _hit_summary(reasons)})
+            until = (seen + timedelta(seconds=trigger.cooldown_s)).isoformat()
+            held = self.backtest.suppressed
+            if held and held[-1]["cooldown_until"] == until:  # still the same cooldown: one entry
+                held[-1]["evaluations"] += 1
+                held[-1]["last"] = now.isoformat()
+            else:
+                held.append({"time": now.isoformat(), "last": now.isoformat(), "evaluations": 1,
+                             "cooldown_until": until, "breaches": _hit_summary(reasons)})
             return False
         trigger.last_fired_at = now
         self.backtest.firings.append({"time": now.isoformat(), "breaches": _hit_summary(reasons)})

@@ -48,8 +48,10 @@ def backtest_view(request, trigger_id: int):
     span = (report.end - report.start).total_seconds()
     rows = [{"time": f["time"], "what": "fired", "label": "would fire", "detail": _describe(f["breaches"])}
             for f in report.firings]
-    rows += [{"time": f["time"], "what": "suppressed", "label": f"suppressed (cooldown until {f['cooldown_until']})",
-              "detail": _describe(f["breaches"])} for f in report.suppressed]
+    rows += [{"time": f["time"], "what": "suppressed",
+              "label": f"suppressed by the cooldown (until {f['cooldown_until']}): reached at {f['evaluations']} "
+                       f"evaluation(s) up to {f['last']}", "detail": _describe(f["breaches"])}
+             for f in report.suppressed]
     rows.sort(key=lambda row: row["time"])
     positions = [round((datetime.fromisoformat(f["time"]) - report.start).total_seconds() / span * 100, 2)
                  for f in report.firings]

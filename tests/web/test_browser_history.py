@@ -57,3 +57,22 @@ def test_the_30_day_graph_is_drawn_from_hourly_summaries_with_a_band(page, month
     page.wait_for_function("() => document.querySelector('[data-graph]').dataset.resolution === '1h'")
     assert "cannot show" not in page.text_content("#graph-status")
     assert int(page.get_attribute("[data-graph]", "data-points")) > 3 * 700
+
+
+def test_the_backtest_button_shows_the_firings_of_the_last_7_days(page, month, admin_user_in_group):  # noqa: F811
+    from apps.control.models import Trigger
+
+    counter, _ = month
+    SSHCounter.objects.filter(pk=counter.pk).update(threshold=40)  # node m2 reaches it 4 hours a day
+    trigger = Trigger.objects.create(cluster=counter.cluster, name="evening", timing_minutes=5, cooldown_s=4 * 3600)
+    trigger.ssh_counters.add(counter)
+    _login(page, "alice", "alice-pw-1234")
+    page.goto(f"/admin/control/trigger/{trigger.pk}/change/")
+    page.click("text=Backtest")
+    page.wait_for_selector("#backtest-summary")
+    assert page.text_content("#backtest-resolution") == "1m"
+    fired = page.eval_on_selector_all("#backtest-firings tr.fired", "rows => rows.length")
+    assert 6 <= fired <= 8  # one evening a day over 7 days
+    assert page.eval_on_selector_all(".firing-mark", "marks => marks.length") == fired
+    assert "m2" in page.text_content("#backtest-firings")
+    page.screenshot(path="test-artifacts/screenshots/history-backtest.png")

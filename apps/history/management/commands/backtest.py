@@ -38,8 +38,8 @@ class Command(BaseCommand):
         for firing in report.firings:
             self.stdout.write(f"FIRE {firing['time']}  {_describe(firing['breaches'])}")
         for held in report.suppressed:
-            self.stdout.write(f"cooldown (until {held['cooldown_until']}) suppressed {held['time']}  "
-                              f"{_describe(held['breaches'])}")
+            self.stdout.write(f"cooldown (until {held['cooldown_until']}) suppressed {held['time']} – "
+                              f"{held['last']} ({held['evaluations']} evaluations)  {_describe(held['breaches'])}")
         self.stdout.write(f"{len(report.firings)} firing(s), {len(report.suppressed)} suppressed by the cooldown")
 
 
