@@ -38,6 +38,7 @@ from apps.control import breach
 from apps.control.evaluator import EvaluationReport, Evaluator, _Run
 from apps.control.models import Trigger
 from apps.control.trigger_series import SeriesPlan, StampGrid, build_plans, load_nodes, load_triggers
+from apps.monitoring.choices import breaches
 from apps.monitoring.samples import floor_stamp, parse_stamp, stamps_between
 
 from .models import MinuteSummary
@@ -93,6 +94,7 @@ class BacktestReport:
     resolution: str  # "raw" or "1m"
     note: str
     evaluations: int = 0
+    skipped: int = 0  # quiet stamps not evaluated (backtest._quiet_stamps)
     firings: list[dict] = field(default_factory=list)
     # Reached during a cooldown: one entry per cooldown (first and last
     # evaluation that reached, how many did).
@@ -101,6 +103,7 @@ class BacktestReport:
     def as_dict(self) -> dict:
         return {"trigger": self.trigger, "start": self.start.isoformat(), "end": self.end.isoformat(),
                 "resolution": self.resolution, "note": self.note, "evaluations": self.evaluations,
+                "skipped": self.skipped,
                 "firings": self.firings, "suppressed": self.suppressed}
 
 
@@ -117,6 +120,12 @@ class BacktestEvaluator(Evaluator):
         super().__init__(store=store, fire=None)
         self.trigger, self.plans, self.backtest = trigger, plans, report
         self.state_keys = list(dict.fromkeys(p.key for p in plans))
+        self._all_zero = True
+
+    @property
+    def all_zero(self) -> bool:
+        """Every breach count is 0 (what the last evaluation wrote)."""
+        return self._all_zero
 
     def step(self, now: datetime) -> None:
         run = _Run(now, EvaluationReport(now=now, triggers=1, series=len(self.plans)), [self.trigger],
@@ -126,6 +135,7 @@ class BacktestEvaluator(Evaluator):
         self._count(run)
         self._fire_reached(run)
         self._write_states(run)
+        self._all_zero = all(state.count == 0 for states in run.new_states.values() for state in states.values())
         self.backtest.evaluations += 1
 
     def _fire_one(self, trigger, hits, now, report, grid) -> bool:
@@ -196,6 +206,7 @@ def backtest(trigger_id: int, start: datetime, end: datetime, resolution: str | 
     if not triggers:
         raise ValueError(f"no trigger with id {trigger_id}")
     trigger = triggers[0]
+    forced = resolution is not None
     resolution = resolution or choose_resolution(start, datetime.now(timezone.utc))
     # The simulated trigger: never fired, counting from the start of the range.
     trigger.last_fired_at, trigger.counting_since, trigger.enabled = None, start, True
@@ -205,16 +216,46 @@ def backtest(trigger_id: int, start: datetime, end: datetime, resolution: str | 
         report.note += " The trigger counts no series (no counters, or no running nodes)."
         return report
     if resolution == "raw":
-        from apps.monitoring.store import SampleStore
+        from apps.monitoring.store import SampleStore, StoreUnavailable
 
-        series = _raw_series(plans, start, end, sample_store or SampleStore.from_settings())
+        try:
+            series = _raw_series(plans, start, end, sample_store or SampleStore.from_settings())
+        except StoreUnavailable as exc:
+            if forced:
+                raise
+            report.resolution, report.note = "1m", f"memcached unavailable ({exc}): {NOTES['1m']}"
+            plans = _plans_for(trigger, "1m")
+            series = _minute_series(plans, trigger.cluster_id, start, end)
     else:
         series = _minute_series(plans, trigger.cluster_id, start, end)
     evaluator = BacktestEvaluator(HistoryStore(series), trigger, plans, report)
     step_s = min(plan.counter.interval_s for plan in plans)
+    quiet = _quiet_stamps(plans, series)
     for stamp in stamps_between(floor_stamp(start, step_s), end, step_s):
+        if evaluator.all_zero and int(stamp.timestamp()) in quiet:
+            report.skipped += 1
+            continue
         evaluator.step(stamp + timedelta(seconds=SEEN_AFTER_S))
     return report
+
+
+def _quiet_stamps(plans: list[SeriesPlan], series: dict[str, dict[int, float]]) -> set[int]:
+    """Stamps at which every series has a sample that does not breach. While
+    every count is 0, evaluating such a stamp changes nothing but the stamp
+    last counted, so the replay skips it: the next evaluation resumes after
+    the last stamp it counted or, further back than its look-back, rebuilds
+    its state over the look-back — counting the same non-breaching samples
+    to the same 0 (breach.reading_start, breach.advance). Aggregating
+    triggers are never skipped."""
+    if any(plan.node_id is None for plan in plans):
+        return set()
+    quiet: set[int] | None = None
+    for plan in plans:
+        values = series.get(plan.members[0].base, {})
+        mine = {stamp for stamp, value in values.items()
+                if not breaches(value, plan.counter.comparison, plan.counter.threshold)}
+        quiet = mine if quiet is None else quiet & mine
+    return quiet or set()
 
 
 NOTES = {

@@ -64,7 +64,7 @@ def test_a_backtest_fires_as_the_live_evaluator_did_on_the_same_samples(world):
     assert len(live) >= 3  # node 0 once, node 1 twice (the second run outlasts the cooldown)
 
     report = backtest(trigger.pk, START, END, resolution="raw", sample_store=store)
-    assert report.resolution == "raw"
+    assert report.resolution == "raw" and report.skipped > 0  # quiet stamps skipped, same firings
     assert [(f["time"], f["breaches"][0]["node"]) for f in report.firings] == live
     assert report.suppressed, "a run continuing through the cooldown is reported as suppressed"
     assert all(v == 10.0 for f in report.firings for v in f["breaches"][0]["values"])
@@ -106,3 +106,15 @@ def test_the_trigger_admin_page_has_a_backtest_button_and_page(world, admin_clie
     assert bad.status_code == 400 and "days must be more than 0" in bad.content.decode()
     client.logout()
     assert client.get(f"/admin/history/backtest/{trigger.pk}/").status_code == 302  # to the login page
+
+
+def test_without_memcached_a_recent_range_falls_back_to_the_summaries(world, settings, make_memcached):
+    trigger, nodes, counter, store, samples = world
+    ingest.apply_rows([("ssh", s.series.node_id, 0, s.series.counter_id, int(s.stamp.timestamp()), s.value)
+                       for s in samples])
+    down = make_memcached()
+    down.stop()
+    settings.MEMCACHED_SERVERS = [down.address]
+    report = backtest(trigger.pk, START, END)  # recent: raw would be chosen
+    assert report.resolution == "1m" and report.note.startswith("memcached unavailable")
+    assert report.firings
