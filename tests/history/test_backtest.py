@@ -18,6 +18,7 @@ from apps.monitoring.samples import Sample, SeriesRef, floor_stamp, stamps_betwe
 from apps.monitoring.ssh.models import SSHCounter
 from apps.monitoring.store import SampleStore
 
+pytestmark = pytest.mark.dbbackends
 INTERVAL = 10
 START = floor_stamp(datetime.now(timezone.utc) - timedelta(minutes=40), 60)
 END = START + timedelta(minutes=30)

@@ -12,7 +12,7 @@ import pytest
 
 from apps.history import ingest
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
 NOW = datetime.now(timezone.utc)
 DAY0 = int((NOW - timedelta(days=3)).timestamp()) // 86400 * 86400
