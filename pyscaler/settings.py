@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "apps.control",
     "apps.actions",
     "apps.configsync",
+    "apps.history",
     "django_filters",
     "apps.web",
 ]
@@ -288,6 +289,10 @@ CELERY_TASK_ROUTES = {
     "apps.monitoring.tasks.collect_task": {"queue": "collect"},
     "apps.control.tasks.evaluate_task": {"queue": "control"},
     "apps.control.tasks.evaluate_policies_task": {"queue": "control"},
+    # History's merges run beside collection (the shared collect queue), on
+    # the hosts that scale with it, never delaying evaluation.
+    "apps.history.tasks.summarise_task": {"queue": "collect"},
+    "apps.history.tasks.maintain_task": {"queue": "control"},
     "apps.control.tasks.reap_stale_steps_task": {"queue": "control"},
     "apps.control.tasks.run_step_task": {"queue": "actions"},
     "pyscaler.actions.run_step": {"queue": "actions"},  # legacy name, see apps/control/tasks.py
@@ -362,6 +367,9 @@ CELERY_BEAT_SCHEDULE = {
         # Steps whose worker died without redelivery (hard time limit) are failed.
         ("reap-stale-steps", "apps.control.tasks.reap_stale_steps_task",
          env.float("REAP_TICK_S", default=60.0)),
+        # History: partitions ahead, retention (README "History").
+        ("history-maintenance", "apps.history.tasks.maintain_task",
+         env.float("HISTORY_MAINTENANCE_TICK_S", default=3600.0)),
     )
     if tick > 0
 }
@@ -404,6 +412,35 @@ SAMPLE_RETENTION_S = env.int("SAMPLE_RETENTION_S", default=2 * 24 * 3600)
 SAMPLE_LOG_DIR = Path(env.str("SAMPLE_LOG_DIR", default=str(VAR_DIR / "samples")))
 SAMPLE_LOG_MAX_BYTES = env.int("SAMPLE_LOG_MAX_BYTES", default=50 * 1024 * 1024)
 SAMPLE_LOG_BACKUPS = env.int("SAMPLE_LOG_BACKUPS", default=10)
+
+# ---------------------------------------------------------------------------
+# History (apps/history, README "History"): per-minute and per-hour summaries
+# of every series, persisted. HISTORY_DATABASES lists the database aliases
+# that hold them (each cluster on one); the first takes new clusters.
+# ---------------------------------------------------------------------------
+HISTORY_ENABLED = env.bool("HISTORY_ENABLED", default=True)
+HISTORY_MINUTE_RETENTION_DAYS = env.int("HISTORY_MINUTE_RETENTION_DAYS", default=30)
+HISTORY_HOUR_RETENTION_DAYS = env.int("HISTORY_HOUR_RETENTION_DAYS", default=730)
+# How long a merged batch's id is kept to refuse a redelivered copy.
+HISTORY_BATCH_ID_DAYS = env.int("HISTORY_BATCH_ID_DAYS", default=7)
+HISTORY_DATABASES = env.list("HISTORY_DATABASES", default=["default"])
+# Each alias but "default" is its own database: HISTORY_DATABASE_URL_<ALIAS>.
+for _alias in HISTORY_DATABASES:
+    if _alias != "default" and _alias not in DATABASES:
+        if not env.str(f"HISTORY_DATABASE_URL_{_alias.upper()}", default=""):
+            raise ImproperlyConfigured(f"HISTORY_DATABASES names {_alias!r}: set HISTORY_DATABASE_URL_{_alias.upper()}")
+        DATABASES[_alias] = env.db_url(f"HISTORY_DATABASE_URL_{_alias.upper()}")
+if not HISTORY_DATABASES:
+    raise ImproperlyConfigured("HISTORY_DATABASES must name at least one database alias")
+DATABASE_ROUTERS = ["apps.history.routers.HistoryRouter"]
+# Rows of a cluster being moved (manage.py move_history) are merged this much later.
+HISTORY_DEFER_S = env.int("HISTORY_DEFER_S", default=30)
+# A move waits this long after freezing a cluster before copying it: a merge
+# that had read the old placement commits (or sees the freeze) within it.
+HISTORY_MOVE_SETTLE_S = env.float("HISTORY_MOVE_SETTLE_S", default=5.0)
+for _name in ("HISTORY_MINUTE_RETENTION_DAYS", "HISTORY_HOUR_RETENTION_DAYS", "HISTORY_BATCH_ID_DAYS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1, not {globals()[_name]}")
 
 # ---------------------------------------------------------------------------
 # SSH (paramiko). Host keys are verified: "reject" refuses unknown hosts,

@@ -11,6 +11,7 @@ admin.site.index_title = "Clusters, counters, triggers and actions"
 admin.site.site_url = "/"  # "View site" leads to the console
 
 urlpatterns = [
+    path("admin/history/", include("apps.history.urls")),  # the trigger's Backtest page
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page links (admin pages link none).

@@ -22,6 +22,9 @@ _defaults = {
     # What the dispatcher signs collect messages with; worker subprocesses
     # inherit it from this environment.
     "COLLECT_SIGNING_KEY": "tests-only-collect-signing-key-0123456789",
+    # In-process collection in tests must not publish history tasks to the
+    # machine's broker; the history tests switch the feed on for their workers.
+    "HISTORY_ENABLED": "false",
 }
 for _name, _value in _defaults.items():
     os.environ.setdefault(_name, _value)

@@ -35,4 +35,8 @@ def sync_role_groups(apps=global_apps, using: str = "default") -> None:
 
 
 def sync_role_groups_signal(sender, using="default", apps=global_apps, **kwargs) -> None:
-    sync_role_groups(apps=apps, using=using)
+    from django.db import router
+
+    # Only where the auth tables live (not on a history-only database).
+    if router.allow_migrate(using, "auth"):
+        sync_role_groups(apps=apps, using=using)

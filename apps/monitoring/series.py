@@ -102,9 +102,12 @@ def _parse_when(param: str, text: str) -> datetime:
 
 
 def parse_time_range(range_name: str | None, start_text: str | None, end_text: str | None,
-                     now: datetime | None = None) -> tuple[datetime, datetime]:
+                     now: datetime | None = None, max_span: timedelta = MAX_SPAN,
+                     ranges: Mapping[str, int] = RANGES) -> tuple[datetime, datetime]:
     """``range`` (15m, 1h, 6h, 24h) ending now, or ``from`` [``to``] (ISO 8601;
-    ``to`` defaults to now). Giving both forms is an error, not a guess."""
+    ``to`` defaults to now). Giving both forms is an error, not a guess.
+    Readers of longer history (apps.history) pass their own ``ranges`` and
+    ``max_span``."""
     now = now or dj_timezone.now()
     if start_text or end_text:
         if range_name:
@@ -115,13 +118,13 @@ def parse_time_range(range_name: str | None, start_text: str | None, end_text: s
         end = _parse_when("to", end_text) if end_text else now
         if end <= start:
             raise SeriesQueryError("to", "to must be later than from")
-        if end - start > MAX_SPAN:
-            raise SeriesQueryError("from", f"the range may span at most {MAX_SPAN.days} days")
+        if end - start > max_span:
+            raise SeriesQueryError("from", f"the range may span at most {max_span.days} days")
         return start, end
     name = range_name or DEFAULT_RANGE
-    if name not in RANGES:
-        raise SeriesQueryError("range", f"unknown range {name!r}; use one of: {', '.join(RANGES)}")
-    return now - timedelta(seconds=RANGES[name]), now
+    if name not in ranges:
+        raise SeriesQueryError("range", f"unknown range {name!r}; use one of: {', '.join(ranges)}")
+    return now - timedelta(seconds=ranges[name]), now
 
 
 def parse_ids(param: str, values: Iterable[str]) -> list[int]:

@@ -15,6 +15,8 @@ from apps.web.templatetags.console_tags import value
 #: Above this many nodes a graph draws a band (min-max, median) and the worst
 #: nodes instead of a line per node (/api/v1/series?aggregate=band).
 BAND_FROM = 20
+#: Range buttons drawn from the summaries (apps/web/api/history_graph.py).
+HISTORY_RANGES = ["7d", "30d", "1y"]
 
 
 @console_page()
@@ -31,14 +33,15 @@ def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
     error = config_error(counter)
     threshold = None if error.startswith("threshold") else counter.threshold
     nodes = svc.nodes_for(cluster.pk, None)
-    selected = request.GET.get("range") if request.GET.get("range") in svc.RANGES else svc.DEFAULT_RANGE
+    ranges = [*svc.RANGES, *HISTORY_RANGES]
+    selected = request.GET.get("range") if request.GET.get("range") in ranges else svc.DEFAULT_RANGE
     if request.GET.get("from") or request.GET.get("to"):
         selected = None  # a custom range from the URL: graph.js reads it, no button is lit
     return render(request, "monitoring/graph.html", {
         **console_context(request),
         "kind": counter_kind, "counter": counter, "cluster": cluster, "nodes": nodes,
         "endpoint": counter_kind.endpoint_name(counter), "definition": counter_kind.describe(counter),
-        "ranges": list(svc.RANGES), "selected_range": selected, "config_error": error,
+        "ranges": ranges, "selected_range": selected, "config_error": error,
         "graph_config": {
             "api": reverse("api-series"), "kind": kind, "counter": counter.pk, "range": selected,
             "threshold": threshold, "comparison": counter.comparison, "unit": counter.unit,
@@ -47,6 +50,9 @@ def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
             # Poll about once per new sample, but not more often than every 2 s.
             "refreshMs": max(2000, min(counter.interval_s * 1000, 15000)) if not error else 60000,
             "aggregate": "band" if len(nodes) > BAND_FROM else "",
+            # Longer ranges come from the persisted summaries (README "History").
+            "historyApi": reverse("api-summaries-graph"), "historyRanges": HISTORY_RANGES,
+            "rawUpToS": int(svc.RANGES["24h"]),
         },
     })
 

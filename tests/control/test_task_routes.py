@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 import apps.control.tasks
+import apps.history.tasks  # noqa: F401  (registers its tasks)
 import apps.monitoring.tasks  # noqa: F401  (registers its tasks)
 from apps.control import step_queue
 from pyscaler.celery import app

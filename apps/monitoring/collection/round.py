@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.conf import settings
 
-from apps.monitoring import sources
+from apps.monitoring import sinks, sources
 from apps.monitoring.samples import CollectionError, Sample
 
 from . import affinity
@@ -107,6 +107,7 @@ def record(results: list) -> BatchReport:
         _sample_log().write(results)
     except OSError:
         log.exception("cannot append to the sample log")
+    sinks.deliver(samples)
     try:
         health.record_results(results)
     except Exception:  # noqa: BLE001 - health is best effort; samples are already stored

@@ -78,13 +78,14 @@ BOUNDS = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
 MISSING_TO = "to is missing, so the range ends now, which is not later than from"
 
 
-def time_range(params) -> tuple[datetime, datetime]:
+def time_range(params, **limits) -> tuple[datetime, datetime]:
     """``range`` or ``from``/``to`` as apps.monitoring.series reads them, then
-    held within the calendar the sample grid can be computed in."""
+    held within the calendar the sample grid can be computed in. ``limits``
+    (max_span, ranges) are parse_time_range's, for longer history."""
     range_name, start_text, end_text = params.get("range"), params.get("from"), params.get("to")
     now = dj_timezone.now()
     try:
-        start, end = svc.parse_time_range(range_name, start_text, end_text, now=now)
+        start, end = svc.parse_time_range(range_name, start_text, end_text, now=now, **limits)
     except svc.SeriesQueryError as exc:
         if exc.param == "to" and start_text and not end_text and not range_name:
             raise svc.SeriesQueryError("to", MISSING_TO) from None

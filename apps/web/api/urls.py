@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularJSONAPIView
 
 from apps.web import converters  # noqa: F401  (registers <id:...>)
 
-from . import config, decisions, executions, firing, series, status
+from . import config, decisions, executions, firing, history_graph, series, status, summaries
 
 
 def api_not_found(request, *args, **kwargs):
@@ -18,6 +18,8 @@ urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("config", config.ConfigView.as_view(), name="api-config"),
     path("series", series.SeriesView.as_view(), name="api-series"),
+    path("summaries", summaries.SummariesView.as_view(), name="api-summaries"),
+    path("summaries/graph", history_graph.HistoryGraphView.as_view(), name="api-summaries-graph"),
     path("clusters", status.ClusterListView.as_view(), name="api-clusters"),
     path("clusters/<slug:name>", status.ClusterDetailView.as_view(), name="api-cluster"),
     path("clusters/<slug:name>/decisions", decisions.DecisionListView.as_view(), name="api-cluster-decisions"),

@@ -9,6 +9,9 @@
  * A large cluster's graph (cfg.aggregate "band") draws the nodes' spread
  * instead: a filled band from min to max with the median as a line, and the
  * worst few nodes (the API's ?aggregate=band) over it.
+ * Long ranges (cfg.historyRanges, or a custom range longer than cfg.rawUpToS)
+ * are drawn from the persisted summaries (cfg.historyApi, the same columnar
+ * band shape): the nodes' average per period with their min–max band.
  * Tests read window.pyscalerGraphs to compare what is drawn with the samples. */
 (function () {
   "use strict";
@@ -72,7 +75,7 @@
     if (band) {
       const edge = { stroke: "rgba(31,119,180,0.45)", width: 1, spanGaps: false, points: { show: false } };
       series.push({ ...edge, label: "min of " + band.nodes + " nodes" },
-                  { label: "median", stroke: "#1f77b4", width: mini ? 1.5 : 2, spanGaps: false, points: { show: false } },
+                  { label: band.centre || "median", stroke: "#1f77b4", width: mini ? 1.5 : 2, spanGaps: false, points: { show: false } },
                   { ...edge, label: "max" });
     }
     const colours = band ? WORST : PALETTE;
@@ -105,11 +108,22 @@
     window.pyscalerGraphs.push(this);
   }
   Graph.prototype.status = function (text) { if (this.statusEl) this.statusEl.textContent = text; };
+  /* A long range: drawn from the summaries (README "History"). */
+  Graph.prototype.fromHistory = function () {
+    const cfg = this.cfg, q = this.query;
+    if (!cfg.historyApi) return false;
+    if (q.range) return (cfg.historyRanges || []).includes(q.range);
+    const start = Date.parse(q.from || ""), end = q.to ? Date.parse(q.to) : Date.now();
+    return !isNaN(start) && !isNaN(end) && (end - start) / 1000 > cfg.rawUpToS;
+  };
   Graph.prototype.load = async function () {
     const cfg = this.cfg;
+    const history = this.fromHistory();
+    const url = history ? seriesUrl(cfg.historyApi, cfg.kind, cfg.counter, this.query)
+                        : seriesUrl(cfg.api, cfg.kind, cfg.counter, { ...this.query, aggregate: cfg.aggregate || "" });
     let response;
     try {
-      response = await fetch(seriesUrl(cfg.api, cfg.kind, cfg.counter, { ...this.query, aggregate: cfg.aggregate || "" }),
+      response = await fetch(url,
                              { credentials: "same-origin", headers: { Accept: "application/json" } });
     } catch (err) {
       this.status("cannot reach the server: " + err);
@@ -154,6 +168,10 @@
     }
     this.el.dataset.points = String(cells - missing);
     this.el.dataset.band = payload.band ? "1" : "0";
+    this.el.dataset.resolution = payload.resolution || "raw";
+    if (payload.resolution) {
+      what = " · band of " + payload.band.nodes + " nodes from " + payload.resolution + " summaries (average, min–max)";
+    }
     this.status("updated " + formatTime(Date.now() / 1000, cfg.timeZone) + " · step " + payload.step_s + " s · " +
                 (cells - missing) + " samples, " + missing + " missing" + what);
   };
@@ -161,7 +179,8 @@
     clearTimeout(this.timer);
     const tick = async () => {
       await this.load();
-      if (this.query.range) this.timer = setTimeout(tick, this.cfg.refreshMs);
+      const every = this.fromHistory() ? Math.max(60000, this.cfg.refreshMs) : this.cfg.refreshMs;
+      if (this.query.range) this.timer = setTimeout(tick, every);
     };
     tick();
   };

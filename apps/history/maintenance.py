@@ -1,0 +1,24 @@
+"""The periodic upkeep of the history databases: partitions created ahead,
+expired periods dropped (apps.history.partitions), and batch ids older than
+any redelivery forgotten."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from django.conf import settings
+
+from . import partitions
+from .models import AppliedBatch
+from .placement import databases
+
+
+def run(now: datetime | None = None) -> dict:
+    now = now or datetime.now(timezone.utc)
+    report = {}
+    for alias in databases():
+        created = partitions.create_ahead(alias, now)
+        expired = partitions.expire(alias, now)
+        cutoff = now - timedelta(days=int(settings.HISTORY_BATCH_ID_DAYS))
+        forgotten, _ = AppliedBatch.objects.using(alias).filter(applied_at__lt=cutoff).delete()
+        report[alias] = {"created": created, "expired": expired, "batch_ids_forgotten": forgotten}
+    return report

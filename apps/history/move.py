@@ -1,0 +1,132 @@
+"""Moving one cluster's history to another database (``manage.py move_history``).
+
+Copy, verify, switch, delete — each step recorded in the cluster's
+``ClusterPlacement`` (configuration database), so the move is safe to
+interrupt at any point and a second run resumes it:
+
+1. **freeze** (state ``frozen``, ``target`` set): merges for the cluster are
+   deferred from now on (apps.history.ingest), then the move waits
+   HISTORY_MOVE_SETTLE_S for a merge that read the old placement to commit
+   (each merge re-checks the placement just before it commits);
+2. **copy**: the target's rows of the cluster are cleared (what an earlier,
+   interrupted copy left), then every row is copied, table by table, in
+   chunks;
+3. **verify**: rows and sample counts per table must be equal on both sides,
+   or the move stops, still frozen, naming the difference;
+4. **switch** (state ``cleaning``, ``alias`` = target, ``source`` = old):
+   merges go to the target; the deferred ones land there;
+5. **delete** the old copy, then state ``placed``.
+
+Queries never join across databases: each step reads one and writes one.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Count, Sum
+
+from . import partitions
+from .models import AppliedBatch, ClusterPlacement, HourSummary, MinuteSummary, Placement
+from .placement import databases
+
+TABLES = (MinuteSummary, HourSummary)
+CHUNK = 5000
+
+
+class MoveError(RuntimeError):
+    pass
+
+
+def _save(placement: ClusterPlacement, **changes) -> None:
+    for name, value in changes.items():
+        setattr(placement, name, value)
+    placement.save(using=DEFAULT_DB_ALIAS)
+
+
+def figures(alias: str, cluster_id: int) -> dict[str, tuple[int, int]]:
+    """Rows and samples of the cluster per table on ``alias``."""
+    out = {}
+    for model in TABLES:
+        agg = model.objects.using(alias).filter(cluster_id=cluster_id).aggregate(rows=Count("bucket"),
+                                                                                 samples=Sum("count"))
+        out[model._meta.db_table] = (agg["rows"], agg["samples"] or 0)
+    return out
+
+
+def _copy(model, source: str, target: str, cluster_id: int) -> int:
+    model.objects.using(target).filter(cluster_id=cluster_id)._raw_delete(target)
+    copied = 0
+    rows = model.objects.using(source).filter(cluster_id=cluster_id).order_by("bucket")
+    batch = []
+    for row in rows.iterator(chunk_size=CHUNK):
+        batch.append(row)
+        if len(batch) >= CHUNK:
+            copied += _write(model, target, batch)
+            batch = []
+    return copied + _write(model, target, batch)
+
+
+def _write(model, target: str, batch: list) -> int:
+    if not batch:
+        return 0
+    partitions.ensure(model, {row.bucket for row in batch}, target)
+    with transaction.atomic(using=target):
+        model.objects.using(target).bulk_create(batch)
+    return len(batch)
+
+
+def move(cluster_id: int, target: str, say: Callable[[str], None] = print,
+         settle_s: float | None = None) -> None:
+    if target not in databases():
+        raise MoveError(f"target: {target!r} is not in HISTORY_DATABASES ({', '.join(databases())})")
+    placement = ClusterPlacement.objects.using(DEFAULT_DB_ALIAS).filter(cluster_id=cluster_id).first()
+    if placement is None:
+        raise MoveError(f"cluster {cluster_id} has no history yet (nothing to move)")
+    if placement.state == Placement.PLACED:
+        if placement.alias == target:
+            say(f"cluster {cluster_id}: already on {target}")
+            return
+        _save(placement, state=Placement.FROZEN, target=target)
+        say(f"cluster {cluster_id}: frozen for the move {placement.alias} -> {target}")
+        time.sleep(settings.HISTORY_MOVE_SETTLE_S if settle_s is None else settle_s)
+    elif placement.state == Placement.FROZEN and placement.target != target:
+        raise MoveError(f"cluster {cluster_id} is being moved to {placement.target}: resume with that target")
+    if placement.state == Placement.FROZEN:
+        _copy_verify_switch(placement, say)
+    _delete_old(placement, say)
+
+
+def _copy_verify_switch(placement: ClusterPlacement, say: Callable[[str], None]) -> None:
+    source, target, cluster_id = placement.alias, placement.target, placement.cluster_id
+    for model in TABLES:
+        copied = _copy(model, source, target, cluster_id)
+        say(f"cluster {cluster_id}: copied {copied} row(s) of {model._meta.db_table} to {target}")
+    before, after = figures(source, cluster_id), figures(target, cluster_id)
+    if before != after:
+        raise MoveError(f"cluster {cluster_id}: the copy on {target} differs from {source} "
+                        f"({after} != {before}); still frozen: run the move again")
+    _copy_batch_ids(source, target)
+    _save(placement, state=Placement.CLEANING, alias=target, source=source, target="")
+    say(f"cluster {cluster_id}: verified {before}; switched to {target}")
+
+
+def _copy_batch_ids(source: str, target: str) -> None:
+    """A batch merged on the source and delivered again must stay merged once."""
+    ids = list(AppliedBatch.objects.using(source).values_list("batch_id", "samples"))
+    AppliedBatch.objects.using(target).bulk_create(
+        [AppliedBatch(batch_id=b, samples=n) for b, n in ids], ignore_conflicts=True, batch_size=CHUNK)
+
+
+def _delete_old(placement: ClusterPlacement, say: Callable[[str], None]) -> None:
+    if placement.state != Placement.CLEANING:
+        return
+    for model in TABLES:
+        deleted = model.objects.using(placement.source).filter(cluster_id=placement.cluster_id)._raw_delete(
+            placement.source)
+        say(f"cluster {placement.cluster_id}: deleted {deleted} row(s) of {model._meta.db_table} "
+            f"from {placement.source}")
+    _save(placement, state=Placement.PLACED, source="")
+    say(f"cluster {placement.cluster_id}: moved to {placement.alias}")

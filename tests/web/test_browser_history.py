@@ -1,0 +1,78 @@
+"""Long-range graphs in a real browser (Chromium through Playwright): the
+30-day graph is drawn from the persisted summaries as the nodes' average
+with a min–max band, at hourly resolution; a custom range beyond memcached's
+retention (and beyond the raw series API's 31 days) is drawn too."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from apps.control.models import Cluster, Node
+from apps.history import ingest
+from apps.monitoring.ssh.models import SSHCounter
+from tests.web.test_browser_console import _login, chromium, page  # noqa: F401 - the browser fixtures
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+HOUR = 3600
+
+
+@pytest.fixture
+def month(transactional_db):
+    """Three nodes with 35 days of summaries: a sample every 10 minutes,
+    node i reading 10*i + (hours since the start mod 24)."""
+    cluster = Cluster.objects.create(name="month")
+    nodes = [Node.objects.create(cluster=cluster, name=f"m{i}", address=f"127.0.0.{i + 1}") for i in range(3)]
+    counter = SSHCounter.objects.create(cluster=cluster, name="load", command="cat /proc/loadavg", threshold=50,
+                                        interval_s=10)
+    now = int(datetime.now(timezone.utc).timestamp())
+    first = (now - 35 * 86400) // HOUR * HOUR
+    rows = [("ssh", node.pk, 0, counter.pk, t, float(10 * i + (t - first) // HOUR % 24))
+            for i, node in enumerate(nodes) for t in range(first, now, 600)]
+    ingest.apply_rows(rows, batch_id="month")
+    return counter, first
+
+
+def test_the_30_day_graph_is_drawn_from_hourly_summaries_with_a_band(page, month, operator_user):  # noqa: F811
+    counter, first = month
+    _login(page, "oscar", "oscar-pw-1234")
+    page.goto(f"/graphs/ssh/{counter.pk}/")
+    page.click('#ranges [data-range="30d"]')
+    page.wait_for_function("() => document.querySelector('[data-graph]').dataset.resolution === '1h'")
+    assert "range=30d" in page.url
+    data = page.evaluate("() => window.pyscalerGraphs[0].plot.data")
+    stamps, low, centre, high = data[0], data[1], data[2], data[3]
+    assert 700 <= len(stamps) <= 1500 and all(b - a == HOUR for a, b in zip(stamps, stamps[1:]))
+    i = stamps.index(first + 10 * 86400 + 5 * HOUR)  # a whole hour: node i read 10*i + 5
+    assert (low[i], centre[i], high[i]) == (5.0, 15.0, 25.0)
+    labels = page.evaluate("() => window.pyscalerGraphs[0].plot.series.map(s => s.label)")
+    assert "average" in labels and "min of 3 nodes" in labels
+    assert "from 1h summaries" in page.text_content("#graph-status")
+    page.screenshot(path="test-artifacts/screenshots/history-30d.png")
+
+    # A custom 34-day range: beyond memcached and the series API's 31 days.
+    end = datetime.now(timezone.utc).replace(microsecond=0)
+    start = end - timedelta(days=34)
+    page.goto(f"/graphs/ssh/{counter.pk}/?from={start:%Y-%m-%dT%H:%M:%SZ}&to={end:%Y-%m-%dT%H:%M:%SZ}")
+    page.wait_for_function("() => document.querySelector('[data-graph]').dataset.resolution === '1h'")
+    assert "cannot show" not in page.text_content("#graph-status")
+    assert int(page.get_attribute("[data-graph]", "data-points")) > 3 * 700
+
+
+def test_the_backtest_button_shows_the_firings_of_the_last_7_days(page, month, admin_user_in_group):  # noqa: F811
+    from apps.control.models import Trigger
+
+    counter, _ = month
+    SSHCounter.objects.filter(pk=counter.pk).update(threshold=40)  # node m2 reaches it 4 hours a day
+    trigger = Trigger.objects.create(cluster=counter.cluster, name="evening", timing_minutes=5, cooldown_s=4 * 3600)
+    trigger.ssh_counters.add(counter)
+    _login(page, "alice", "alice-pw-1234")
+    page.goto(f"/admin/control/trigger/{trigger.pk}/change/")
+    page.click("text=Backtest")
+    page.wait_for_selector("#backtest-summary")
+    assert page.text_content("#backtest-resolution") == "1m"
+    fired = page.eval_on_selector_all("#backtest-firings tr.fired", "rows => rows.length")
+    assert 6 <= fired <= 8  # one evening a day over 7 days
+    assert page.eval_on_selector_all(".firing-mark", "marks => marks.length") == fired
+    assert "m2" in page.text_content("#backtest-firings")
+    page.screenshot(path="test-artifacts/screenshots/history-backtest.png")
