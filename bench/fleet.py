@@ -346,6 +346,7 @@ def main() -> int:
     parser.add_argument("--ticks", type=int, default=5, help="ticks measured per size")
     parser.add_argument("--warmup", type=int, default=3,
                         help="ticks collected before measuring (every process connects to its nodes)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (worker and beat logs)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -390,7 +391,10 @@ def main() -> int:
         for jvm in jvms:
             jvm.stop()
         memcached.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"work directory kept: {workdir}", flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
