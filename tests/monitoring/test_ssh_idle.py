@@ -50,3 +50,26 @@ def test_the_pool_closes_idle_connections_by_itself(make_sshd, ssh_pool, setting
     assert session_pids(server)
     assert _wait(lambda: not ssh_pool.idle_connections(target_for(node)), 5)
     assert _wait(lambda: not session_pids(server), 5), "sshd still has the session"
+
+
+def test_an_idle_connection_s_thread_wakes_once_a_second_and_a_close_is_not_held_up(
+        make_sshd, ssh_pool, settings, tmp_path) -> None:
+    """paramiko's reader thread polls its socket every 0.1 s; hundreds of idle
+    connections waking that often starved a collect process at fleet size
+    (bench/fleet.py). A close still returns at once; the thread and the
+    session end within one wake-up."""
+    from apps.monitoring.ssh.transport import IDLE_WAKEUP_S, QuietTransport
+
+    server = make_sshd()
+    trust(settings, tmp_path / "known_hosts", server)
+    node = make_node(server=server)
+    assert values(collect_node(node, make_counters(node, ["echo 1"]), pool=ssh_pool)) == [1.0]
+    (conn,) = ssh_pool.idle_connections(target_for(node))
+    transport = conn.client.get_transport()
+    assert isinstance(transport, QuietTransport) and transport.sock.gettimeout() == IDLE_WAKEUP_S == 1.0
+    started = time.monotonic()
+    assert ssh_pool.close_idle(0) == 1
+    assert time.monotonic() - started < 0.5
+    transport.join(5)
+    assert not transport.is_alive() and time.monotonic() - started < IDLE_WAKEUP_S + 0.5
+    assert _wait(lambda: not session_pids(server), 5), "sshd still has the session"

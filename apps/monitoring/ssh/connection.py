@@ -35,6 +35,7 @@ from .errors import SshAuthError, SshChannelError, SshConfigError
 from .failures import translate as _translate
 from .framing import FramingError, handshake_script, make_nonce, parse_handshake
 from .readiness import wait_readable
+from .transport import QuietTransport
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,7 @@ def _log_in(client: paramiko.SSHClient, sock: socket.socket, target: SshTarget, 
         client.connect(
             target.host, port=target.port, username=target.user, pkey=pkey, password=password,
             sock=sock, timeout=left, banner_timeout=left, auth_timeout=left, channel_timeout=left,
-            allow_agent=True, look_for_keys=False,
+            allow_agent=True, look_for_keys=False, transport_factory=QuietTransport,
         )
     except paramiko.BadHostKeyException as exc:
         exc._pyscaler_check = check
