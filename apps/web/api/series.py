@@ -97,10 +97,11 @@ def time_range(params, **limits) -> tuple[datetime, datetime]:
     return start, end
 
 
-def query_series(params) -> tuple[svc.SeriesResult, int | None]:
-    """Parse the query (``params`` is a QueryDict) and read the series, with
-    parse_aggregate's answer. Raises SeriesQueryError naming the bad parameter."""
-    unknown = sorted(set(params) - {"kind", "counter", "node", "range", "from", "to", "aggregate", "worst"})
+def query_counter(params, allowed: set[str]):
+    """The (kind, counter) a query names, after refusing parameters outside
+    ``allowed``: the checks every per-counter API (series, summaries) shares.
+    Raises SeriesQueryError naming the bad parameter."""
+    unknown = sorted(set(params) - allowed)
     if unknown:
         raise svc.SeriesQueryError(unknown[0], f"unknown parameter {unknown[0]!r}")
     if not params.get("kind"):
@@ -112,6 +113,13 @@ def query_series(params) -> tuple[svc.SeriesResult, int | None]:
     counter = svc.get_counter(kind, counter_ids[0])
     if error := config_error(counter):
         raise svc.SeriesQueryError("counter", f"counter {counter.name} cannot be read: {error} (fix it in admin)")
+    return kind, counter
+
+
+def query_series(params) -> tuple[svc.SeriesResult, int | None]:
+    """Parse the query (``params`` is a QueryDict) and read the series, with
+    parse_aggregate's answer. Raises SeriesQueryError naming the bad parameter."""
+    kind, counter = query_counter(params, {"kind", "counter", "node", "range", "from", "to", "aggregate", "worst"})
     worst = parse_aggregate(params)
     start, end = time_range(params)
     nodes = svc.nodes_for(kind.cluster_id(counter), svc.parse_ids("node", params.getlist("node")))

@@ -22,11 +22,10 @@ from rest_framework.views import APIView
 from apps.history.read import STEPS, SeriesSpec, read_periods
 from apps.monitoring import series as svc
 from apps.monitoring import sources
-from apps.monitoring.counters import config_error
 from apps.web.access import CanView
 
 from .schema import BAD_PARAMETER, ID_SCHEMA
-from .series import counter_info, time_range
+from .series import counter_info, query_counter, time_range
 from .series_serializers import CounterInfoSerializer
 
 #: Named ranges ending now (``range=``): the series API's and longer ones.
@@ -56,18 +55,7 @@ def parse_step(params, start: datetime, end: datetime) -> tuple[str, int]:
 def parse_query(params, allowed: set[str]):
     """What a summary query names, validated as the series API validates it:
     (kind, counter, start, end, nodes, spec). Raises SeriesQueryError."""
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise svc.SeriesQueryError(unknown[0], f"unknown parameter {unknown[0]!r}")
-    if not params.get("kind"):
-        raise svc.SeriesQueryError("kind", f"kind is required ({' or '.join(sources.kinds())})")
-    kind = svc.counter_kind(params["kind"])
-    counter_ids = svc.parse_ids("counter", params.getlist("counter"))
-    if len(counter_ids) != 1:
-        raise svc.SeriesQueryError("counter", "give exactly one counter id")
-    counter = svc.get_counter(kind, counter_ids[0])
-    if error := config_error(counter):
-        raise svc.SeriesQueryError("counter", f"counter {counter.name} cannot be read: {error} (fix it in admin)")
+    kind, counter = query_counter(params, allowed)
     start, end = time_range(params, max_span=max_span(), ranges=RANGES)
     cluster_id = kind.cluster_id(counter)
     nodes = svc.nodes_for(cluster_id, svc.parse_ids("node", params.getlist("node")))
