@@ -81,7 +81,7 @@ class HistoryStore:
                 out[key] = value
         return out
 
-    def set_many(self, mapping: dict[str, Any], expire: int = 0) -> list:
+    def set_many(self, mapping: dict[str, Any], expire: int = 0, noreply: bool = False) -> list:
         self.states.update(mapping)
         return []
 
