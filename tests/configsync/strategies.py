@@ -38,7 +38,7 @@ def cluster(draw, name: str, node_names: list[str]):
         "ec2_region": draw(st.sampled_from(["", "eu-west-1", "us-east-1"])),
         "ec2_tags": draw(st.dictionaries(NAME, st.text(string.ascii_letters, max_size=8), max_size=3)),
     }
-    item["nodes"] = [{"name": n, "address": draw(st.sampled_from(["127.0.0.1", "10.0.0.7", "db.example"])),
+    item["nodes"] = [{"name": n, "address": draw(st.sampled_from(["127.0.0.1", "127.0.0.7", "db.example"])),
                       "ssh_port": draw(st.one_of(st.none(), st.integers(1, 65535))),
                       "protected": draw(st.booleans())} for n in node_names]
     ssh = draw(unique_names())

@@ -30,7 +30,7 @@ clusters:
     min_size: 1
     max_size: 4
     nodes:
-      - {name: web-1, address: 10.0.0.11}
+      - {name: web-1, address: 127.0.0.11}
     ssh_counters:
       - {name: load1, command: "cut -d' ' -f1 /proc/loadavg", threshold: 1.5, interval_s: 10}
     jvms:
