@@ -17,7 +17,7 @@ class Comparison(models.TextChoices):
     LT = "<", "below (<)"
 
 
-_OPERATORS = {
+OPERATORS = {
     Comparison.GE: operator.ge,
     Comparison.GT: operator.gt,
     Comparison.LE: operator.le,
@@ -27,4 +27,4 @@ _OPERATORS = {
 
 def breaches(value: float, comparison: str, threshold: float) -> bool:
     """True when a sample value breaches the threshold under the comparison."""
-    return _OPERATORS[Comparison(comparison)](value, threshold)
+    return OPERATORS[Comparison(comparison)](value, threshold)

@@ -8,12 +8,17 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from django.core.management import CommandError, call_command
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
-from apps.control.choices import NodeState
+from apps.control.choices import MissingData, NodeState
 from apps.control.evaluator import Evaluator
 from apps.control.models import Cluster, Node, Trigger
+from apps.control.trigger_series import load_triggers
 from apps.history import ingest
-from apps.history.backtest import SEEN_AFTER_S, backtest
+from apps.history.backtest import SEEN_AFTER_S, BacktestReport, _plans_for, backtest, replay
+from apps.history.epoch import Epoch
+from apps.history.models import MinuteSummary
 from apps.monitoring.samples import Sample, SeriesRef, floor_stamp, stamps_between
 from apps.monitoring.ssh.models import SSHCounter
 from apps.monitoring.store import SampleStore
@@ -73,6 +78,14 @@ def test_a_backtest_fires_as_the_live_evaluator_did_on_the_same_samples(world):
     assert trigger.last_fired_at is not None  # the live run's; the backtest wrote nothing
 
 
+def test_the_database_turns_buckets_into_the_same_epoch_seconds(world):
+    trigger, nodes, counter, store, samples = world
+    ingest.apply_rows([("ssh", s.series.node_id, 0, s.series.counter_id, int(s.stamp.timestamp()), s.value)
+                       for s in samples[:20]])
+    pairs = MinuteSummary.objects.annotate(epoch=Epoch("bucket")).values_list("bucket", "epoch")
+    assert pairs and all(int(bucket.timestamp()) == int(epoch) for bucket, epoch in pairs)
+
+
 def test_from_minute_summaries_whole_minutes_are_judged(world, capsys):
     trigger, nodes, counter, store, samples = world
     ingest.apply_rows([("ssh", s.series.node_id, 0, s.series.counter_id, int(s.stamp.timestamp()), s.value)
@@ -119,3 +132,51 @@ def test_without_memcached_a_recent_range_falls_back_to_the_summaries(world, set
     report = backtest(trigger.pk, START, END)  # recent: raw would be chosen
     assert report.resolution == "1m" and report.note.startswith("memcached unavailable")
     assert report.firings
+
+
+RUNS = st.lists(st.tuples(st.integers(1, 12), st.sampled_from([None, 1.0, 10.0])), min_size=1, max_size=12)
+
+
+@pytest.fixture
+def three_nodes(db):
+    cluster = Cluster.objects.create(name="eq")
+    for i in range(3):
+        Node.objects.create(cluster=cluster, name=f"eq-{i}", address=f"127.0.0.{i + 1}", state=NodeState.RUNNING)
+    counter = SSHCounter.objects.create(cluster=cluster, name="load", command="cat /proc/loadavg", threshold=5,
+                                        interval_s=INTERVAL)
+    trigger = Trigger.objects.create(cluster=cluster, name="eq", timing_minutes=1, cooldown_s=90)
+    trigger.ssh_counters.add(counter)
+    return trigger
+
+
+@given(runs=st.lists(RUNS, min_size=3, max_size=3), missing=st.sampled_from(list(MissingData)),
+       timing=st.integers(0, 2), cooldown=st.sampled_from([0, 30, 90, 400]))
+# A state rebuilt after a long skip passed a missing sample over as "the
+# unknown past" where live, counting all along, counted it as breaching.
+@example(runs=[[(1, None)], [(1, None)], [(6, 10.0), (1, None), (5, None), (12, 1.0), (1, None)]],
+         missing=MissingData.BREACHING, timing=1, cooldown=90)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_skipping_quiet_plans_fires_as_evaluating_every_plan_at_every_stamp(three_nodes, runs, missing, timing,
+                                                                              cooldown):
+    """The replay's shortcut (backtest._eventful: only plans whose sample
+    breaches or is missing, or that are counting) against the live
+    evaluator's way (every plan at every stamp), on the same samples: gaps,
+    every missing-data policy, runs through the cooldown."""
+    stamps = list(stamps_between(START, START + timedelta(minutes=12), INTERVAL))
+
+    def report(exhaustive: bool):
+        trigger = load_triggers([three_nodes.pk], enabled_only=False)[0]
+        trigger.last_fired_at, trigger.counting_since, trigger.missing_data = None, START, missing
+        trigger.timing_minutes, trigger.cooldown_s = timing, cooldown
+        plans = _plans_for(trigger, "raw")
+        series = {}
+        for plan, node_runs in zip(plans, runs):
+            values = [v for length, v in node_runs for _ in range(length)]
+            values = (values * (len(stamps) // len(values) + 1))[:len(stamps)]
+            series[plan.members[0].base] = {int(s.timestamp()): v for s, v in zip(stamps, values) if v is not None}
+        out = BacktestReport("eq", START, stamps[-1], "raw", "")
+        return replay(trigger, plans, series, START, stamps[-1], out, exhaustive=exhaustive)
+
+    shortcut, reference = report(False), report(True)
+    assert shortcut.firings == reference.firings
+    assert shortcut.suppressed == reference.suppressed
