@@ -169,3 +169,27 @@ def test_the_answers_describe_raw(operator_client, console_world):
         assert schema[name]["properties"]["raw"]["$ref"].endswith("/RawFill"), name
     assert set(schema["RawFill"]["properties"]) == {"periods", "keys_read", "capped", "error"}
     assert schema["RawFill"]["properties"]["error"]["nullable"] is True
+
+
+def _graph_config(client, counter) -> dict:
+    import json
+    import re
+
+    page = client.get(f"/graphs/ssh/{counter.pk}/").content.decode()
+    return json.loads(re.search(r'<script id="graph-config" type="application/json">(.*?)</script>', page, re.S)[1])
+
+
+def test_a_short_range_older_than_memcached_goes_to_the_summaries(operator_client, console_world, settings):
+    from apps.web.api.history_graph import from_summaries
+
+    settings.SAMPLE_RETENTION_S = 2 * 86400
+    config = _graph_config(operator_client, console_world.load)
+    assert (config["rawUpToS"], config["rawFromS"]) == (86400, 2 * 86400)
+    retention = config["rawFromS"]
+    hour = timedelta(hours=1)
+    week_ago = NOW - timedelta(days=7)
+    assert from_summaries(week_ago, week_ago + hour, NOW, retention), "one hour a week ago"
+    assert not from_summaries(NOW - hour, NOW, NOW, retention), "the last hour: raw"
+    assert from_summaries(NOW - timedelta(hours=25), NOW, NOW, retention), "longer than 24 h"
+    assert not from_summaries(NOW - timedelta(days=1), NOW, NOW, retention)
+    assert from_summaries(NOW - timedelta(days=2, minutes=1), NOW - timedelta(days=1, hours=12), NOW, retention)
