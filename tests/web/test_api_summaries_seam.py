@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ from apps.monitoring.samples import Sample
 pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
 INTERVAL = 10
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 #: Hour-aligned: older samples are summarised, newer ones only in memcached.
 BOUNDARY = int(NOW.timestamp()) // 3600 * 3600 - 2 * 3600
 FIRST = BOUNDARY - 3 * 3600
@@ -38,7 +38,7 @@ def seam(console_world, sample_store):
     ingest.apply_rows([("ssh", w.nodes[i].pk, 0, w.load.pk, t, v)
                        for i in samples for t, v in samples[i] if t < BOUNDARY], batch_id="old")
     written = sample_store.put_many(
-        Sample(_ref(w, i), datetime.fromtimestamp(t, timezone.utc), v)
+        Sample(_ref(w, i), datetime.fromtimestamp(t, UTC), v)
         for i in samples for t, v in samples[i] if t >= BOUNDARY)
     assert written == 2 * (LAST - BOUNDARY) // INTERVAL
     return w, samples
@@ -63,7 +63,7 @@ def _periods(samples: list[tuple[int, float]], step: int) -> dict[int, dict]:
 
 
 def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def _same(got: dict, want: dict) -> bool:
@@ -116,7 +116,7 @@ def test_the_graph_reads_across_the_boundary_without_a_hole(operator_client, sea
 
 def test_only_missing_periods_within_retention_are_read_newest_first_up_to_the_cap(operator_client, seam,
                                                                                     settings):
-    w, samples = seam
+    w, _ = seam
     query = {"kind": "ssh", "counter": w.load.pk, "from": _iso(FIRST), "to": _iso(LAST - 1), "step": "1m"}
     settings.HISTORY_RAW_FILL_MAX_KEYS = 2 * 6 * 30  # 30 minutes of two nodes
     body = operator_client.get("/api/v1/summaries", query).json()
@@ -176,7 +176,7 @@ def _graph_config(client, counter) -> dict:
     import re
 
     page = client.get(f"/graphs/ssh/{counter.pk}/").content.decode()
-    return json.loads(re.search(r'<script id="graph-config" type="application/json">(.*?)</script>', page, re.S)[1])
+    return json.loads(re.search(r'<script id="graph-config" type="application/json">(.*?)</script>', page, re.DOTALL)[1])
 
 
 def test_a_short_range_older_than_memcached_goes_to_the_summaries(operator_client, console_world, settings):

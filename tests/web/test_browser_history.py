@@ -6,7 +6,7 @@ a short one older than memcached's retention; a range straddling summaries
 and samples still only in memcached is drawn without a hole."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -27,7 +27,7 @@ def month(transactional_db):
     nodes = [Node.objects.create(cluster=cluster, name=f"m{i}", address=f"127.0.0.{i + 1}") for i in range(3)]
     counter = SSHCounter.objects.create(cluster=cluster, name="load", command="cat /proc/loadavg", threshold=50,
                                         interval_s=10)
-    now = int(datetime.now(timezone.utc).timestamp())
+    now = int(datetime.now(UTC).timestamp())
     first = (now - 35 * 86400) // HOUR * HOUR
     rows = [("ssh", node.pk, 0, counter.pk, t, float(10 * i + (t - first) // HOUR % 24))
             for i, node in enumerate(nodes) for t in range(first, now, 600)]
@@ -53,7 +53,7 @@ def test_the_30_day_graph_is_drawn_from_hourly_summaries_with_a_band(page, month
     page.screenshot(path="test-artifacts/screenshots/history-30d.png")
 
     # A custom 34-day range: beyond memcached and the series API's 31 days.
-    end = datetime.now(timezone.utc).replace(microsecond=0)
+    end = datetime.now(UTC).replace(microsecond=0)
     start = end - timedelta(days=34)
     page.goto(f"/graphs/ssh/{counter.pk}/?from={start:%Y-%m-%dT%H:%M:%SZ}&to={end:%Y-%m-%dT%H:%M:%SZ}")
     page.wait_for_function("() => document.querySelector('[data-graph]').dataset.resolution === '1h'")
@@ -85,9 +85,9 @@ def test_an_hour_a_week_ago_is_drawn_from_the_summaries(page, month, operator_us
     nothing there. The page's rule agrees with history_graph.from_summaries."""
     from apps.web.api.history_graph import from_summaries
 
-    counter, first = month
+    counter, _ = month
     _login(page, "oscar", "oscar-pw-1234")
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     start = (now - timedelta(days=8)).replace(minute=0, second=0)
     end = start + timedelta(hours=1) - timedelta(seconds=1)
     page.goto(f"/graphs/ssh/{counter.pk}/?from={start:%Y-%m-%dT%H:%M:%SZ}&to={end:%Y-%m-%dT%H:%M:%SZ}")
@@ -121,13 +121,13 @@ def seam(transactional_db, memcached_clean):
     nodes = [Node.objects.create(cluster=cluster, name=f"s{i}", address=f"127.0.0.{i + 1}") for i in range(2)]
     counter = SSHCounter.objects.create(cluster=cluster, name="load", command="cat /proc/loadavg", threshold=50,
                                         interval_s=10)
-    now = int(datetime.now(timezone.utc).timestamp())
+    now = int(datetime.now(UTC).timestamp())
     boundary = now // HOUR * HOUR - 2 * HOUR
     stamps = range((now - 30 * HOUR) // 60 * 60, now // 60 * 60 - 60, 10)
     ingest.apply_rows([("ssh", n.pk, 0, counter.pk, t, float(i)) for i, n in enumerate(nodes)
                        for t in stamps if t < boundary], batch_id="seam")
     SampleStore(memcached_clean, retention_s=7200).put_many(
-        Sample(sources.get("ssh").series(counter, n.pk), datetime.fromtimestamp(t, timezone.utc), float(i))
+        Sample(sources.get("ssh").series(counter, n.pk), datetime.fromtimestamp(t, UTC), float(i))
         for i, n in enumerate(nodes) for t in stamps if t >= boundary)
     return counter, boundary, now
 
@@ -135,7 +135,7 @@ def seam(transactional_db, memcached_clean):
 def test_a_range_straddling_summaries_and_raw_samples_has_no_hole(page, seam, operator_user):  # noqa: F811
     counter, boundary, now = seam
     _login(page, "oscar", "oscar-pw-1234")
-    start = datetime.fromtimestamp(now - 26 * HOUR, timezone.utc)
+    start = datetime.fromtimestamp(now - 26 * HOUR, UTC)
     page.goto(f"/graphs/ssh/{counter.pk}/?from={start:%Y-%m-%dT%H:%M:%SZ}")
     page.wait_for_function("() => document.querySelector('[data-graph]').dataset.resolution === '1m'")
     assert int(page.get_attribute("[data-graph]", "data-raw-periods")) > 0, page.text_content("#graph-status")
