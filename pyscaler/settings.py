@@ -438,6 +438,13 @@ HISTORY_DEFER_S = env.int("HISTORY_DEFER_S", default=30)
 # A move waits this long after freezing a cluster before copying it: a merge
 # that had read the old placement commits (or sees the freeze) within it.
 HISTORY_MOVE_SETTLE_S = env.float("HISTORY_MOVE_SETTLE_S", default=5.0)
+# Readers of the summaries fill periods that have no summary rows yet, but
+# whose samples memcached still holds, from those samples (apps/history/raw_fill.py):
+# at most this many sample keys per answer, newest periods first (0: no fill).
+HISTORY_RAW_FILL_MAX_KEYS = env.int("HISTORY_RAW_FILL_MAX_KEYS", default=100_000)
+if HISTORY_RAW_FILL_MAX_KEYS < 0:
+    raise ImproperlyConfigured(
+        f"HISTORY_RAW_FILL_MAX_KEYS must be 0 (no fill) or more, not {HISTORY_RAW_FILL_MAX_KEYS}")
 for _name in ("HISTORY_MINUTE_RETENTION_DAYS", "HISTORY_HOUR_RETENTION_DAYS", "HISTORY_BATCH_ID_DAYS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1, not {globals()[_name]}")

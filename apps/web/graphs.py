@@ -9,6 +9,7 @@ from django.urls import reverse
 from apps.monitoring import series as svc
 from apps.monitoring.counters import config_error
 from apps.web.access import console_context, console_page
+from apps.web.api.history_graph import RAW_UP_TO
 from apps.web.templatetags.console_tags import value
 
 
@@ -50,9 +51,11 @@ def graph(request: HttpRequest, kind: str, counter_id: int) -> HttpResponse:
             # Poll about once per new sample, but not more often than every 2 s.
             "refreshMs": max(2000, min(counter.interval_s * 1000, 15000)) if not error else 60000,
             "aggregate": "band" if len(nodes) > BAND_FROM else "",
-            # Longer ranges come from the persisted summaries (README "History").
+            # Longer ranges, and ranges older than memcached's retention, come
+            # from the persisted summaries (README "History"): graph.js applies
+            # apps.web.api.history_graph.from_summaries with these two limits.
             "historyApi": reverse("api-summaries-graph"), "historyRanges": HISTORY_RANGES,
-            "rawUpToS": int(svc.RANGES["24h"]),
+            "rawUpToS": int(RAW_UP_TO.total_seconds()), "rawFromS": int(settings.SAMPLE_RETENTION_S),
         },
     })
 

@@ -1,10 +1,12 @@
 """Long-range graphs in a real browser (Chromium through Playwright): the
 30-day graph is drawn from the persisted summaries as the nodes' average
 with a min–max band, at hourly resolution; a custom range beyond memcached's
-retention (and beyond the raw series API's 31 days) is drawn too."""
+retention (and beyond the raw series API's 31 days) is drawn too, and so is
+a short one older than memcached's retention; a range straddling summaries
+and samples still only in memcached is drawn without a hole."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,7 +27,7 @@ def month(transactional_db):
     nodes = [Node.objects.create(cluster=cluster, name=f"m{i}", address=f"127.0.0.{i + 1}") for i in range(3)]
     counter = SSHCounter.objects.create(cluster=cluster, name="load", command="cat /proc/loadavg", threshold=50,
                                         interval_s=10)
-    now = int(datetime.now(timezone.utc).timestamp())
+    now = int(datetime.now(UTC).timestamp())
     first = (now - 35 * 86400) // HOUR * HOUR
     rows = [("ssh", node.pk, 0, counter.pk, t, float(10 * i + (t - first) // HOUR % 24))
             for i, node in enumerate(nodes) for t in range(first, now, 600)]
@@ -51,7 +53,7 @@ def test_the_30_day_graph_is_drawn_from_hourly_summaries_with_a_band(page, month
     page.screenshot(path="test-artifacts/screenshots/history-30d.png")
 
     # A custom 34-day range: beyond memcached and the series API's 31 days.
-    end = datetime.now(timezone.utc).replace(microsecond=0)
+    end = datetime.now(UTC).replace(microsecond=0)
     start = end - timedelta(days=34)
     page.goto(f"/graphs/ssh/{counter.pk}/?from={start:%Y-%m-%dT%H:%M:%SZ}&to={end:%Y-%m-%dT%H:%M:%SZ}")
     page.wait_for_function("() => document.querySelector('[data-graph]').dataset.resolution === '1h'")
@@ -76,3 +78,72 @@ def test_the_backtest_button_shows_the_firings_of_the_last_7_days(page, month, a
     assert page.eval_on_selector_all(".firing-mark", "marks => marks.length") == fired
     assert "m2" in page.text_content("#backtest-firings")
     page.screenshot(path="test-artifacts/screenshots/history-backtest.png")
+
+
+def test_an_hour_a_week_ago_is_drawn_from_the_summaries(page, month, operator_user, settings):  # noqa: F811
+    """Short, but older than memcached's retention: /api/v1/series would find
+    nothing there. The page's rule agrees with history_graph.from_summaries."""
+    from apps.web.api.history_graph import from_summaries
+
+    counter, _ = month
+    _login(page, "oscar", "oscar-pw-1234")
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = (now - timedelta(days=8)).replace(minute=0, second=0)
+    end = start + timedelta(hours=1) - timedelta(seconds=1)
+    page.goto(f"/graphs/ssh/{counter.pk}/?from={start:%Y-%m-%dT%H:%M:%SZ}&to={end:%Y-%m-%dT%H:%M:%SZ}")
+    page.wait_for_function("() => document.querySelector('[data-graph]').dataset.resolution === '1m'")
+    assert "from 1m summaries" in page.text_content("#graph-status")
+    assert int(page.get_attribute("[data-graph]", "data-points")) == 3 * 6  # a sample every 10 minutes, 3 nodes
+
+    retention = int(settings.SAMPLE_RETENTION_S)
+    cases = [(now - timedelta(days=7), timedelta(hours=1)), (now - timedelta(hours=1), timedelta(hours=1)),
+             (now - timedelta(hours=25), timedelta(hours=25)), (now - timedelta(days=1), timedelta(days=1)),
+             (now - timedelta(seconds=retention + 60), timedelta(hours=2)),
+             (now - timedelta(seconds=retention - 60), timedelta(hours=2))]
+    for case_start, span in cases:
+        case_end = case_start + span
+        drawn = page.evaluate(
+            "([from, to, now]) => { const g = window.pyscalerGraphs[0], kept = g.query;"
+            " g.query = {from: from, to: to}; const r = g.fromHistory(now); g.query = kept; return r; }",
+            [case_start.isoformat(), case_end.isoformat(), now.timestamp() * 1000])
+        assert drawn == from_summaries(case_start, case_end, now, retention), (case_start, span)
+
+
+@pytest.fixture
+def seam(transactional_db, memcached_clean):
+    """Summaries up to two hours ago, then only samples in memcached (a
+    summarise task lagging): a sample every 10 s on two nodes."""
+    from apps.monitoring import sources
+    from apps.monitoring.samples import Sample
+    from apps.monitoring.store import SampleStore
+
+    cluster = Cluster.objects.create(name="seam")
+    nodes = [Node.objects.create(cluster=cluster, name=f"s{i}", address=f"127.0.0.{i + 1}") for i in range(2)]
+    counter = SSHCounter.objects.create(cluster=cluster, name="load", command="cat /proc/loadavg", threshold=50,
+                                        interval_s=10)
+    now = int(datetime.now(UTC).timestamp())
+    boundary = now // HOUR * HOUR - 2 * HOUR
+    stamps = range((now - 30 * HOUR) // 60 * 60, now // 60 * 60 - 60, 10)
+    ingest.apply_rows([("ssh", n.pk, 0, counter.pk, t, float(i)) for i, n in enumerate(nodes)
+                       for t in stamps if t < boundary], batch_id="seam")
+    SampleStore(memcached_clean, retention_s=7200).put_many(
+        Sample(sources.get("ssh").series(counter, n.pk), datetime.fromtimestamp(t, UTC), float(i))
+        for i, n in enumerate(nodes) for t in stamps if t >= boundary)
+    return counter, boundary, now
+
+
+def test_a_range_straddling_summaries_and_raw_samples_has_no_hole(page, seam, operator_user):  # noqa: F811
+    counter, boundary, now = seam
+    _login(page, "oscar", "oscar-pw-1234")
+    start = datetime.fromtimestamp(now - 26 * HOUR, UTC)
+    page.goto(f"/graphs/ssh/{counter.pk}/?from={start:%Y-%m-%dT%H:%M:%SZ}")
+    page.wait_for_function("() => document.querySelector('[data-graph]').dataset.resolution === '1m'")
+    assert int(page.get_attribute("[data-graph]", "data-raw-periods")) > 0, page.text_content("#graph-status")
+    assert "from raw samples" in page.text_content("#graph-status")
+    stamps, low, centre, high = page.evaluate("() => window.pyscalerGraphs[0].plot.data.slice(0, 4)")
+    step = stamps[1] - stamps[0]
+    inside = [i for i, s in enumerate(stamps) if s >= now - 26 * HOUR + step and s + step <= now // 60 * 60 - 60]
+    assert inside and [i for i in inside if centre[i] is None] == [], "no hole across the boundary"
+    assert all((low[i], centre[i], high[i]) == (0.0, 0.5, 1.0) for i in inside)
+    assert any(stamps[i] >= boundary for i in inside) and any(stamps[i] < boundary for i in inside)
+    page.screenshot(path="test-artifacts/screenshots/history-seam.png")

@@ -7,11 +7,18 @@ The step is chosen from the range (apps.history.read.graph_step: at most
 1,500 points, minutes while the range is within the minute table's retention
 and the step is at most 10 minutes, else hours). Summaries are written as the
 samples are collected, so the newest period is as current as memcached's
-samples: a range reaching into what memcached still holds is drawn from one
-source, with no seam."""
+samples; a period that has no summary rows while memcached still holds its
+samples (history switched on recently, a summarise task lagging) is filled
+from those samples (apps.history.raw_fill), so a range straddling raw and
+summarised data has no hole. ``raw`` says how many periods were filled and
+whether memcached could be read.
+
+Which source the graph page draws a range from is decided by
+``from_summaries`` (the page gets its two limits in its config and applies
+the same rule in graph.js)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -23,6 +30,7 @@ from rest_framework.views import APIView
 
 from apps.history import partitions
 from apps.history.models import MinuteSummary
+from apps.history.raw_fill import fill_combined
 from apps.history.read import graph_step, read_combined
 from apps.monitoring import series as svc
 from apps.monitoring import sources
@@ -31,7 +39,7 @@ from apps.web.access import CanView
 from .schema import BAD_PARAMETER, ID_SCHEMA
 from .series import counter_info
 from .series_serializers import CounterInfoSerializer
-from .summaries import RANGES, parse_query
+from .summaries import RANGES, RawFillSerializer, parse_query
 
 GRAPH_PARAMS = {"kind", "counter", "node", "range", "from", "to"}
 
@@ -42,6 +50,8 @@ def graph_payload(params) -> dict:
     found = read_combined(spec, [n.pk for n in nodes], start, end, step)
     first = int(start.timestamp()) // step * step
     stamps = list(range(first, int(end.timestamp()) + 1, step))
+    refs = {n.pk: kind.series(counter, n.pk) for n in nodes}
+    raw, with_samples = fill_combined(found, refs, counter.interval_s, stamps, step)
     band: dict = {"nodes": len(nodes), "min": [], "p50": [], "max": [], "count": [], "samples": [],
                   "centre": "average"}
     for stamp in stamps:
@@ -50,9 +60,10 @@ def graph_payload(params) -> dict:
         band["p50"].append(s.avg if s else None)
         band["max"].append(s.max if s else None)
         band["samples"].append(s.count if s else 0)
-        band["count"].append(len(nodes) if s else 0)
+        band["count"].append(with_samples.get(stamp, len(nodes)) if s else 0)
     return {"counter": counter_info(kind, counter), "start": start, "end": end, "step_s": step,
-            "resolution": "1h" if step % 3600 == 0 else "1m", "stamps": stamps, "series": [], "band": band}
+            "resolution": "1h" if step % 3600 == 0 else "1m", "stamps": stamps, "series": [], "band": band,
+            "raw": raw.as_dict()}
 
 
 class GraphBandSerializer(serializers.Serializer):
@@ -76,6 +87,7 @@ class HistoryGraphSerializer(serializers.Serializer):
     stamps = serializers.ListField(child=serializers.IntegerField(), help_text="Period starts (epoch s).")
     series = serializers.ListField(child=serializers.DictField(), help_text="Always empty (band only).")
     band = GraphBandSerializer()
+    raw = RawFillSerializer()
 
 
 class HistoryGraphView(APIView):
@@ -105,3 +117,12 @@ class HistoryGraphView(APIView):
 
 #: Ranges longer than this are drawn from the summaries by the graph page.
 RAW_UP_TO = timedelta(days=1)
+
+
+def from_summaries(start: datetime, end: datetime, now: datetime, retention_s: int) -> bool:
+    """The graph page's rule for a custom range: from the summaries when it is
+    longer than RAW_UP_TO (raw samples would be thinned anyway) or starts
+    before memcached's retention (SAMPLE_RETENTION_S: /api/v1/series would
+    find nothing there); else every raw sample from /api/v1/series. graph.js
+    applies it with the config's ``rawUpToS`` and ``rawFromS``."""
+    return end - start > RAW_UP_TO or start < now - timedelta(seconds=retention_s)

@@ -3,7 +3,9 @@ from the persisted summaries (apps.history), over ranges far beyond
 memcached's retention; ``format=csv`` for spreadsheets.
 
 Parameters are validated as /api/v1/series validates them (the same parsing
-functions, the same messages), with longer ranges and a ``step``."""
+functions, the same messages), with longer ranges and a ``step``. A node's
+period without summary rows whose samples memcached still holds is filled
+from them (apps.history.raw_fill); ``raw`` says how many were."""
 from __future__ import annotations
 
 import csv
@@ -19,7 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.history.read import STEPS, SeriesSpec, read_periods
+from apps.history.raw_fill import fill_per_node
+from apps.history.read import STEPS, SeriesSpec, floor_epoch, read_periods
 from apps.monitoring import series as svc
 from apps.monitoring import sources
 from apps.web.access import CanView
@@ -68,13 +71,16 @@ def query_summaries(params) -> dict:
     kind, counter, start, end, nodes, spec = parse_query(params, PARAMS)
     step, step_s = parse_step(params, start, end)
     found = read_periods(spec, [n.pk for n in nodes], start, end, step_s)
+    refs = {n.pk: kind.series(counter, n.pk) for n in nodes}
+    periods = range(floor_epoch(start, step_s), int(end.timestamp()) + 1, step_s)
+    raw = fill_per_node(found, refs, counter.interval_s, periods, step_s)
     series = []
     for node in nodes:
         periods = [{"start": period, "count": s.count, "min": s.min, "max": s.max, "avg": s.avg,
                     "stddev": s.stddev} for period, s in sorted(found[node.pk].items())]
         series.append({"node_id": node.pk, "node": node.name, "periods": periods})
     return {"counter": counter_info(kind, counter), "start": start, "end": end, "step": step,
-            "step_s": step_s, "series": series}
+            "step_s": step_s, "series": series, "raw": raw.as_dict()}
 
 
 class CSVRenderer(renderers.BaseRenderer):
@@ -115,6 +121,20 @@ class NodePeriodsSerializer(serializers.Serializer):
     periods = PeriodSerializer(many=True, help_text="Periods with samples only, oldest first.")
 
 
+class RawFillSerializer(serializers.Serializer):
+    """How periods without summaries were filled from memcached's samples."""
+
+    periods = serializers.IntegerField(
+        help_text="Periods without summary rows given figures from the raw samples memcached still holds "
+                  "(counted per node in /api/v1/summaries).")
+    keys_read = serializers.IntegerField(help_text="Sample keys read from memcached for them.")
+    capped = serializers.BooleanField(
+        help_text="Older periods without summaries were left unread: HISTORY_RAW_FILL_MAX_KEYS was reached.")
+    error = serializers.CharField(allow_null=True,
+                                  help_text="Why memcached could not be read (the answer is then the "
+                                            "summaries alone), else null.")
+
+
 class SummariesSerializer(serializers.Serializer):
     counter = CounterInfoSerializer()
     start = serializers.DateTimeField()
@@ -122,6 +142,7 @@ class SummariesSerializer(serializers.Serializer):
     step = serializers.ChoiceField(choices=list(STEPS))
     step_s = serializers.IntegerField()
     series = NodePeriodsSerializer(many=True)
+    raw = RawFillSerializer()
 
 
 class SummariesView(APIView):
@@ -142,8 +163,9 @@ class SummariesView(APIView):
         summary="Per-period count/min/max/avg/stddev of one counter on some nodes",
         description=("From the persisted summaries (README \"History\"): 1-minute periods for "
                      "HISTORY_MINUTE_RETENTION_DAYS, hours for HISTORY_HOUR_RETENTION_DAYS; a day is the merge "
-                     "of its hours (exact average and standard deviation). Periods without samples are left "
-                     "out. `format=csv` answers text/csv, one row per node and period."),
+                     "of its hours (exact average and standard deviation). A period without summary rows whose "
+                     "samples memcached still holds (SAMPLE_RETENTION_S) is computed from them; `raw` says how "
+                     "many were. Periods without samples are left out. `format=csv` answers text/csv, one row per node and period."),
         parameters=[
             OpenApiParameter("kind", str, required=True, enum=sources.kinds()),
             OpenApiParameter("counter", ID_SCHEMA, required=True, description="The counter's id."),

@@ -10,8 +10,10 @@
  * instead: a filled band from min to max with the median as a line, and the
  * worst few nodes (the API's ?aggregate=band) over it.
  * Long ranges (cfg.historyRanges, or a custom range longer than cfg.rawUpToS)
+ * and ranges starting before memcached's retention (cfg.rawFromS seconds ago)
  * are drawn from the persisted summaries (cfg.historyApi, the same columnar
- * band shape): the nodes' average per period with their min–max band.
+ * band shape): the nodes' average per period with their min–max band. The
+ * rule is apps.web.api.history_graph.from_summaries, applied here.
  * Tests read window.pyscalerGraphs to compare what is drawn with the samples. */
 (function () {
   "use strict";
@@ -108,13 +110,16 @@
     window.pyscalerGraphs.push(this);
   }
   Graph.prototype.status = function (text) { if (this.statusEl) this.statusEl.textContent = text; };
-  /* A long range: drawn from the summaries (README "History"). */
-  Graph.prototype.fromHistory = function () {
+  /* A long range, or one older than memcached holds: drawn from the
+   * summaries (README "History"; history_graph.from_summaries). */
+  Graph.prototype.fromHistory = function (now) {
     const cfg = this.cfg, q = this.query;
     if (!cfg.historyApi) return false;
     if (q.range) return (cfg.historyRanges || []).includes(q.range);
-    const start = Date.parse(q.from || ""), end = q.to ? Date.parse(q.to) : Date.now();
-    return !isNaN(start) && !isNaN(end) && (end - start) / 1000 > cfg.rawUpToS;
+    now = now === undefined ? Date.now() : now;
+    const start = Date.parse(q.from || ""), end = q.to ? Date.parse(q.to) : now;
+    if (isNaN(start) || isNaN(end)) return false;
+    return (end - start) / 1000 > cfg.rawUpToS || (cfg.rawFromS > 0 && start < now - cfg.rawFromS * 1000);
   };
   Graph.prototype.load = async function () {
     const cfg = this.cfg;
@@ -171,7 +176,12 @@
     this.el.dataset.resolution = payload.resolution || "raw";
     if (payload.resolution) {
       what = " · band of " + payload.band.nodes + " nodes from " + payload.resolution + " summaries (average, min–max)";
+      const raw = payload.raw || {};
+      if (raw.periods) what += " · " + raw.periods + " period" + (raw.periods === 1 ? "" : "s") + " from raw samples";
+      if (raw.capped) what += " · older periods without summaries not read (HISTORY_RAW_FILL_MAX_KEYS)";
+      if (raw.error) what += " · " + raw.error;
     }
+    this.el.dataset.rawPeriods = String((payload.raw || {}).periods || 0);
     this.status("updated " + formatTime(Date.now() / 1000, cfg.timeZone) + " · step " + payload.step_s + " s · " +
                 (cells - missing) + " samples, " + missing + " missing" + what);
   };
