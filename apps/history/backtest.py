@@ -15,7 +15,9 @@ history instead of memcached. Only two things differ from a live evaluation:
   trigger that reached during its cooldown is recorded as suppressed.
 
 Resolution: raw samples while memcached still holds the whole range
-(SAMPLE_RETENTION_S), else the 1-minute summaries. From summaries every minute
+(SAMPLE_RETENTION_S) or from the sample-log files given (``samplelogs``:
+the worker hosts' logs, apps.history.logseries), else the 1-minute
+summaries. From summaries every minute
 is one sample, and it breaches only when every sample of that minute did (its
 min for ``>``/``>=``, its max for ``<``/``<=``): "timing minutes in a row" keeps
 its meaning, but a trigger counting in samples shorter than a minute (timing
@@ -215,18 +217,41 @@ def _minute_series(plans: list[SeriesPlan], cluster_id: int, start: datetime,
     return out
 
 
+def _samplelog_series(plans: list[SeriesPlan], files: list, start: datetime,
+                      end: datetime) -> tuple[dict[str, dict[int, float]], str]:
+    """The plans' raw samples from sample-log files, and how complete they
+    are (a host's log holds only its own worker's nodes)."""
+    from .logseries import read_series
+
+    wanted = {(plan.counter.kind, member.node_id, plan.counter.jvm_id or 0, plan.counter.id): member.base
+              for plan in plans for member in plan.members}
+    series = read_series(files, wanted, start, end)
+    expected = sum(len(stamps_between(floor_stamp(start, plan.counter.interval_s), end, plan.counter.interval_s))
+                   for plan in plans for _ in plan.members)
+    found = sum(len(values) for values in series.values())
+    share = 100.0 * found / expected if expected else 0.0
+    return series, (f" Read from {len(files)} sample-log file(s): {len(series)} of {len(wanted)} series "
+                    f"found, {found} of {expected} samples ({share:.1f}%); a series missing from the logs "
+                    f"counts as missing data.")
+
+
 def backtest(trigger_id: int, start: datetime, end: datetime, resolution: str | None = None,
-             sample_store=None, exhaustive: bool = False) -> BacktestReport:
+             sample_store=None, exhaustive: bool = False, samplelogs: list | None = None) -> BacktestReport:
     """Replay trigger ``trigger_id`` over [start, end] (see the module
     docstring). ``exhaustive`` evaluates every plan at every stamp, as a live
     evaluator would: slower, the same firings (the reference the tests
-    compare the replay's shortcut with)."""
+    compare the replay's shortcut with). ``samplelogs`` (sample-log files,
+    apps.history.logseries.log_files) replaces memcached as the source of
+    raw samples."""
     triggers = load_triggers([trigger_id], enabled_only=False)
     if not triggers:
         raise ValueError(f"no trigger with id {trigger_id}")
     trigger = triggers[0]
+    if samplelogs is not None and resolution == "1m":
+        raise ValueError("resolution: sample logs hold raw samples; 1m reads the summaries")
     forced = resolution is not None
-    resolution = resolution or choose_resolution(start, datetime.now(timezone.utc))
+    resolution = "raw" if samplelogs is not None else (
+        resolution or choose_resolution(start, datetime.now(timezone.utc)))
     # The simulated trigger: never fired, counting from the start of the range.
     trigger.last_fired_at, trigger.counting_since, trigger.enabled = None, start, True
     plans = _plans_for(trigger, resolution)
@@ -234,7 +259,10 @@ def backtest(trigger_id: int, start: datetime, end: datetime, resolution: str | 
     if not plans:
         report.note += " The trigger counts no series (no counters, or no running nodes)."
         return report
-    if resolution == "raw":
+    if samplelogs is not None:
+        series, coverage = _samplelog_series(plans, samplelogs, start, end)
+        report.note = NOTES["samplelog"] + coverage
+    elif resolution == "raw":
         from apps.monitoring.store import SampleStore, StoreUnavailable
 
         try:
@@ -314,7 +342,9 @@ def _eventful(plans: list[SeriesPlan], series: dict[str, dict[int, float]], stam
 
 NOTES = {
     "raw": "Raw samples (memcached still holds the range): counted sample by sample, as live.",
+    "samplelog": "Raw samples from the sample logs given: counted sample by sample, as live.",
     "1m": ("1-minute summaries (the range is older than memcached's retention): each minute is one sample, "
            "breaching only if every sample in it breached; breaches shorter than a whole minute are not seen, "
-           "and triggers with timing under a minute are judged per minute."),
+           "and triggers with timing under a minute are judged per minute. For raw samples of an older range, "
+           "give the worker hosts' sample logs (manage.py backtest --samplelog)."),
 }

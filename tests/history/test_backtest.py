@@ -18,9 +18,11 @@ from apps.control.trigger_series import load_triggers
 from apps.history import ingest
 from apps.history.backtest import SEEN_AFTER_S, BacktestReport, _plans_for, backtest, replay
 from apps.history.epoch import Epoch
+from apps.history.logseries import log_files
 from apps.history.models import MinuteSummary
 from apps.monitoring.samples import Sample, SeriesRef, floor_stamp, stamps_between
 from apps.monitoring.ssh.models import SSHCounter
+from apps.monitoring.samplelog import SampleLog
 from apps.monitoring.store import SampleStore
 
 pytestmark = pytest.mark.dbbackends
@@ -76,6 +78,32 @@ def test_a_backtest_fires_as_the_live_evaluator_did_on_the_same_samples(world):
     assert all(v == 10.0 for f in report.firings for v in f["breaches"][0]["values"])
     trigger.refresh_from_db()
     assert trigger.last_fired_at is not None  # the live run's; the backtest wrote nothing
+
+
+def test_raw_samples_from_the_worker_hosts_sample_logs_fire_as_live(world, tmp_path, capsys):
+    """Beyond memcached's retention raw samples can come from the sample logs
+    (each host's worker wrote its own nodes' samples; small files rotate)."""
+    trigger, nodes, counter, store, samples = world
+    live = _live_firings(trigger, store)
+    for node in nodes:  # one worker host per node, each rotating its log
+        log = SampleLog(tmp_path, max_bytes=4096, backups=50, host=f"worker-{node.pk}")
+        mine = [s for s in samples if s.series.node_id == node.pk]
+        for i in range(0, len(mine), 10):
+            log.write(mine[i:i + 10])
+        log.close()
+    assert len(log_files([tmp_path])) > 2
+    report = backtest(trigger.pk, START, END, samplelogs=log_files([tmp_path]))
+    assert report.resolution == "raw" and "2 of 2 series found" in report.note
+    assert [(f["time"], f["breaches"][0]["node"]) for f in report.firings] == live
+
+    one_host = sorted(tmp_path.glob(f"samples-worker-{nodes[0].pk}.jsonl*"))
+    call_command("backtest", str(trigger.pk), "--days", "1", "--samplelog", *map(str, one_host))
+    out = capsys.readouterr().out
+    assert "resolution raw" in out and "1 of 2 series found" in out and "FIRE " in out
+    with pytest.raises(CommandError, match="samplelog: .*no-such-dir is not a file or directory"):
+        call_command("backtest", str(trigger.pk), "--samplelog", str(tmp_path / "no-such-dir"))
+    with pytest.raises(CommandError, match="--resolution"):
+        call_command("backtest", str(trigger.pk), "--samplelog", str(tmp_path), "--resolution", "1m")
 
 
 def test_the_database_turns_buckets_into_the_same_epoch_seconds(world):

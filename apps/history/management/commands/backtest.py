@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.control.models import Trigger
 from apps.history.backtest import backtest
+from apps.history.logseries import SampleLogError, log_files
 
 
 class Command(BaseCommand):
@@ -20,6 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--resolution", choices=["raw", "1m"],
                             help="force raw samples (memcached) or 1-minute summaries; default: raw while "
                                  "memcached holds the range")
+        parser.add_argument("--samplelog", nargs="+", metavar="PATH",
+                            help="read raw samples from these sample-log files or directories (the worker "
+                                 "hosts' SAMPLE_LOG_DIR) instead of memcached: raw beyond memcached's retention")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
     def handle(self, *args, **options):
@@ -27,8 +31,17 @@ class Command(BaseCommand):
         if not 0 < days <= 3650:
             raise CommandError(f"--days must be more than 0 and at most 3650, not {days}")
         trigger = _find(options["trigger"])
+        files = None
+        if options["samplelog"]:
+            if options["resolution"] == "1m":
+                raise CommandError("--resolution: 1m reads the summaries; --samplelog gives raw samples")
+            try:
+                files = log_files(options["samplelog"])
+            except SampleLogError as exc:
+                raise CommandError(str(exc)) from None
         end = datetime.now(timezone.utc)
-        report = backtest(trigger.pk, end - timedelta(days=days), end, resolution=options["resolution"])
+        report = backtest(trigger.pk, end - timedelta(days=days), end, resolution=options["resolution"],
+                          samplelogs=files)
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
             return
