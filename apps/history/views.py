@@ -1,5 +1,6 @@
-"""The trigger's "Backtest" page (an admin page: staff with the view
-permission on triggers). Read-only: a backtest changes nothing, so it is a GET."""
+"""The "Backtest" pages of a trigger and of a scaling policy (admin pages:
+staff with the view permission on triggers or policies). Read-only: a
+backtest changes nothing, so they are GETs."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -8,9 +9,10 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 
-from apps.control.models import Trigger
+from apps.control.models import ScalingPolicy, Trigger
 
 from .backtest import backtest
+from .policy_backtest import MAX_PERIODS, backtest_policy
 
 MAX_DAYS = 3650
 
@@ -58,3 +60,48 @@ def backtest_view(request, trigger_id: int):
     context.update(report=report, rows=rows, chart_positions=positions,
                    chart_times=",".join(f["time"] for f in report.firings))
     return render(request, "history/backtest.html", context)
+
+
+def _chart(sizes: list[tuple[int, int, int]], points: int = 1000) -> dict | None:
+    """Two step lines (recorded nodes, simulated size) as SVG points, at most
+    ``points`` per line (every n-th period of a long range)."""
+    if not sizes:
+        return None
+    every = max(1, len(sizes) // points)
+    shown = sizes[::every]
+    top = max(1, max(max(r, s) for _, r, s in shown))
+    height = 100
+    first, last = shown[0][0], shown[-1][0]
+    span = max(1, last - first)
+
+    def line(index: int) -> str:
+        return " ".join(f"{(row[0] - first) * 1000 / span:.1f},{height - row[index] * (height - 4) / top:.1f}"
+                        for row in shown)
+
+    return {"recorded": line(1), "simulated": line(2), "top": top, "height": height}
+
+
+def policy_backtest_view(request, policy_id: int):
+    if not request.user.has_perm("control.view_scalingpolicy"):
+        raise PermissionDenied
+    policy = get_object_or_404(ScalingPolicy, pk=policy_id)
+    start_size = request.GET.get("start_size", "")
+    context = {**admin.site.each_context(request), "policy": policy, "days": request.GET.get("days", "7"),
+               "start_size": start_size}
+    try:
+        days = _days(request.GET.get("days"))
+        if days * 1440 > MAX_PERIODS:
+            raise ValueError(f"days must be at most {MAX_PERIODS // 1440} for a policy, not {days:g}")
+        size = None
+        if start_size:
+            if not start_size.isdigit():
+                raise ValueError(f"start_size: {start_size!r} is not a whole number of nodes")
+            size = int(start_size)
+        end = datetime.now(timezone.utc)
+        report = backtest_policy(policy.pk, end - timedelta(days=days), end, start_size=size)
+    except ValueError as exc:
+        context["error"] = str(exc)
+        return render(request, "history/policy_backtest.html", context, status=400)
+    blocked = ", ".join(f"{guard} ({n})" for guard, n in sorted(report.blocked.items()))
+    context.update(report=report, blocked=blocked, chart=_chart(report.sizes))
+    return render(request, "history/policy_backtest.html", context)
