@@ -80,6 +80,28 @@ def test_the_backtest_button_shows_the_firings_of_the_last_7_days(page, month, a
     page.screenshot(path="test-artifacts/screenshots/history-backtest.png")
 
 
+def test_the_policy_backtest_page_charts_the_simulated_size(page, month, admin_user_in_group):  # noqa: F811
+    """The cluster's average runs 10..33 through each day: a policy holding
+    it at 20 scales out in the evening and back in at night."""
+    from tests.factories import make_policy
+
+    counter, _ = month
+    counter.cluster.max_size, counter.cluster.max_step_size = 10, 10
+    counter.cluster.save()
+    policy = make_policy(counter.cluster, [(counter, 20.0)], name="hold-at-20")
+    _login(page, "alice", "alice-pw-1234")
+    page.goto(f"/admin/control/scalingpolicy/{policy.pk}/change/")
+    page.click("text=Backtest")
+    page.wait_for_selector("#backtest-summary")
+    assert page.text_content("#backtest-resolution") == "1m"
+    outs = page.eval_on_selector_all("#backtest-scalings tr.out", "rows => rows.length")
+    ins = page.eval_on_selector_all("#backtest-scalings tr.in", "rows => rows.length")
+    assert outs >= 7 and ins >= 7  # at least once each way a day
+    box = page.locator("#backtest-sizes polyline.simulated").bounding_box()
+    assert box and box["width"] > 500 and box["height"] > 20  # a line drawn across the chart, moving
+    page.screenshot(path="test-artifacts/screenshots/history-policy-backtest.png", full_page=True)
+
+
 def test_an_hour_a_week_ago_is_drawn_from_the_summaries(page, month, operator_user, settings):  # noqa: F811
     """Short, but older than memcached's retention: /api/v1/series would find
     nothing there. The page's rule agrees with history_graph.from_summaries."""
