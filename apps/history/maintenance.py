@@ -1,6 +1,8 @@
 """The periodic upkeep of the history databases: partitions created ahead,
-expired periods dropped (apps.history.partitions), and batch ids older than
-any redelivery forgotten."""
+expired periods dropped (apps.history.partitions), and claims of merged
+batches (per cluster, or a whole batch's from before 0003) older than any
+redelivery forgotten: HISTORY_BATCH_ID_DAYS after the merge, a claim a move
+copied included (it keeps its ``applied_at``)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

@@ -18,6 +18,7 @@ expired ones); elsewhere they are plain tables.
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 from apps.monitoring.sources import MAX_KIND_LENGTH
 
@@ -64,17 +65,36 @@ class HourSummary(SummaryBase):
 
 
 class AppliedBatch(models.Model):
-    """A batch of samples already merged into the summaries: the batch id is
-    written in the same transaction as the merge, so a batch delivered twice
-    (a redelivered task, a replayed import) is merged once."""
+    """A claim: one cluster's rows of one batch of samples have been merged
+    into this database's summaries. It is written in the same transaction as
+    the merge, so a batch delivered twice (a redelivered task, a deferred
+    part) merges each cluster's rows once (apps.history.ingest).
+
+    A claim names a (batch, cluster) pair, not a batch: a batch's clusters
+    may live on different databases and be merged in separate transactions,
+    one of which may fail; and ``manage.py move_history`` carries exactly the
+    moved cluster's claims to the target (apps.history.move). The key stays
+    one string column, ``"<batch>@<cluster>"`` (a plain primary key is the
+    cheapest unique claim on every backend and needed no table rebuild);
+    ``cluster_id`` repeats the cluster for the move's filter. Claims written
+    before per-cluster claims existed have the plain batch id and no
+    ``cluster_id``: they cover the batch's every cluster on this database."""
 
     batch_id = models.CharField(
-        max_length=64,
+        max_length=100,
         primary_key=True,
+        help_text="\"<batch id>@<cluster id>\"; a plain batch id for a claim written before 0003.",
+    )
+    cluster_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="The cluster whose rows were merged; empty for a claim written before 0003 (all of them).",
     )
     applied_at = models.DateTimeField(
-        auto_now_add=True,
+        default=timezone.now,
         db_index=True,
+        help_text="When the rows were merged; a move keeps it, so maintenance forgets a copied claim on time.",
     )
     samples = models.PositiveIntegerField()
 

@@ -12,23 +12,28 @@ interrupt at any point and a second run resumes it:
    interrupted copy left), then every row is copied, table by table, in
    chunks;
 3. **verify**: rows and sample counts per table must be equal on both sides,
-   or the move stops, still frozen, naming the difference;
+   or the move stops, still frozen, naming the difference; then the
+   cluster's claims (which batches' rows of it are merged,
+   apps.history.ingest) are copied, and only its own: a batch with rows of
+   other clusters too may not have merged theirs yet;
 4. **switch** (state ``cleaning``, ``alias`` = target, ``source`` = old):
    merges go to the target; the deferred ones land there;
-5. **delete** the old copy, then state ``placed``.
+5. **delete** the old copy (rows and claims), then state ``placed``.
 
 Queries never join across databases: each step reads one and writes one.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Count, Sum
 
 from . import partitions
+from .ingest import claim_id
 from .models import AppliedBatch, ClusterPlacement, HourSummary, MinuteSummary, Placement
 from .placement import databases
 
@@ -108,16 +113,40 @@ def _copy_verify_switch(placement: ClusterPlacement, say: Callable[[str], None])
     if before != after:
         raise MoveError(f"cluster {cluster_id}: the copy on {target} differs from {source} "
                         f"({after} != {before}); still frozen: run the move again")
-    _copy_batch_ids(source, target)
+    claims = _copy_claims(source, target, cluster_id)
+    say(f"cluster {cluster_id}: copied {claims} claim(s) of merged batches to {target}")
     _save(placement, state=Placement.CLEANING, alias=target, source=source, target="")
     say(f"cluster {cluster_id}: verified {before}; switched to {target}")
 
 
-def _copy_batch_ids(source: str, target: str) -> None:
-    """A batch merged on the source and delivered again must stay merged once."""
-    ids = list(AppliedBatch.objects.using(source).values_list("batch_id", "samples"))
-    AppliedBatch.objects.using(target).bulk_create(
-        [AppliedBatch(batch_id=b, samples=n) for b, n in ids], ignore_conflicts=True, batch_size=CHUNK)
+def _copy_claims(source: str, target: str, cluster_id: int) -> int:
+    """A batch whose rows of the cluster were merged on the source, delivered
+    again, must not merge them again on the target; its rows of other
+    clusters must still merge (their claims stay where those clusters are).
+    A claim written before per-cluster claims (no cluster) covered every
+    cluster of its batch on the source, this one included: it is copied as
+    this cluster's claim of that id. ``applied_at`` is kept, so maintenance
+    forgets copies when it forgets the originals."""
+    claims = AppliedBatch.objects.using(source)
+    own = (AppliedBatch(batch_id=b, cluster_id=cluster_id, samples=n, applied_at=at)
+           for b, n, at in claims.filter(cluster_id=cluster_id).values_list("batch_id", "samples", "applied_at")
+           .iterator(chunk_size=CHUNK))
+    # How many of an old claim's samples were this cluster's is not known: 0.
+    old = (AppliedBatch(batch_id=claim_id(b, cluster_id), cluster_id=cluster_id, samples=0, applied_at=at)
+           for b, at in claims.filter(cluster_id__isnull=True).values_list("batch_id", "applied_at")
+           .iterator(chunk_size=CHUNK))
+    copied = 0
+    for chunk in _chunks(own):
+        copied += len(AppliedBatch.objects.using(target).bulk_create(chunk, ignore_conflicts=True))
+    for chunk in _chunks(old):
+        copied += len(AppliedBatch.objects.using(target).bulk_create(chunk, ignore_conflicts=True))
+    return copied
+
+
+def _chunks(items: Iterable) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, CHUNK)):
+        yield chunk
 
 
 def _delete_old(placement: ClusterPlacement, say: Callable[[str], None]) -> None:
@@ -128,5 +157,6 @@ def _delete_old(placement: ClusterPlacement, say: Callable[[str], None]) -> None
             placement.source)
         say(f"cluster {placement.cluster_id}: deleted {deleted} row(s) of {model._meta.db_table} "
             f"from {placement.source}")
+    AppliedBatch.objects.using(placement.source).filter(cluster_id=placement.cluster_id).delete()
     _save(placement, state=Placement.PLACED, source="")
     say(f"cluster {placement.cluster_id}: moved to {placement.alias}")

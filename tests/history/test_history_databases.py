@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import connections
+from django.db import OperationalError, connections
 
 from apps.control.models import Cluster, Node
-from apps.history import ingest
-from apps.history.models import ClusterPlacement, HourSummary, MinuteSummary, Placement
+from apps.history import ingest, partitions
+from apps.history.models import AppliedBatch, ClusterPlacement, HourSummary, MinuteSummary, Placement
 from apps.history.move import MoveError, figures, move
 from apps.history.read import SeriesSpec, read_periods
 
@@ -53,6 +53,7 @@ def two_servers(db, postgres_server, settings):
     settings.HISTORY_MOVE_SETTLE_S = 0
     yield postgres_server
     for alias in ("hista", "histb"):
+        partitions.forget(alias)  # the next test's databases under these names are new
         connections[alias].close()
         delattr(connections._connections, alias)
     with psycopg.connect(**SHARED, dbname="postgres", autocommit=True) as conn:
@@ -110,3 +111,38 @@ def test_each_cluster_lives_on_one_server_and_moves_resumably(two_servers, setti
     assert sum(s.count for s in hours.values()) == 402  # read from histb alone
     assert ingest.apply_rows(_rows(old_node, 2, T0 + 600 * 30), batch_id="after") == 2
     assert HourSummary.objects.using("histb").filter(cluster_id=old.pk).count() >= 1
+
+
+def test_a_batch_over_two_servers_merged_in_part_then_moved_is_merged_once_per_cluster(two_servers):
+    """Issue 13's gap: batch "b" holds rows of x (on hista) and y (on histb);
+    the worker merges x's part, then histb is down and y's part fails (the
+    worker dies before acknowledging). x is moved to histb; Celery delivers
+    "b" again: y's part must be merged now (not skipped because x's claim
+    of "b" came along with the move) and x's not a second time."""
+    x, x_node = _cluster("x")
+    y, y_node = _cluster("y")
+    ClusterPlacement.objects.create(cluster_id=x.pk, alias="hista")
+    ClusterPlacement.objects.create(cluster_id=y.pk, alias="histb")
+    batch = _rows(x_node, 6) + _rows(y_node, 4)
+
+    two_servers.stop()
+    connections["histb"].close()
+    with pytest.raises(OperationalError):
+        ingest.apply_rows(batch, batch_id="b")
+    assert figures("hista", x.pk)["history_minutesummary"] == (3, 6)  # x's part committed on hista
+    two_servers.start()
+    assert figures("histb", y.pk)["history_minutesummary"] == (0, 0)  # y's part did not
+
+    AppliedBatch.objects.using("hista").create(batch_id="old", samples=5)  # written before per-cluster claims
+    AppliedBatch.objects.using("hista").create(batch_id="c@999", cluster_id=999, samples=5)  # another cluster's
+    move(x.pk, "histb", say=lambda _: None)
+    assert sorted(AppliedBatch.objects.using("histb").values_list("batch_id", "cluster_id")) == [
+        (f"b@{x.pk}", x.pk), (f"old@{x.pk}", x.pk)]  # x's claims only; the old one as x's
+    assert sorted(AppliedBatch.objects.using("hista").values_list("batch_id", flat=True)) == ["c@999", "old"]
+    assert ingest.apply_rows(batch, batch_id="b") == 2 + 1  # the redelivery: y's 2 minute rows and 1 hour row
+    assert ingest.apply_rows(batch, batch_id="b") == 0  # and once more: nothing
+    assert figures("histb", x.pk)["history_minutesummary"] == (3, 6)
+    assert figures("histb", x.pk)["history_hoursummary"] == (1, 6)
+    assert figures("histb", y.pk)["history_minutesummary"] == (2, 4)
+    assert figures("histb", y.pk)["history_hoursummary"] == (1, 4)
+    assert ingest.apply_rows(_rows(x_node, 2, T0 + 3600), batch_id="old") == 0  # the old claim still holds for x

@@ -56,7 +56,80 @@ def test_a_replayed_batch_is_merged_once(node):
     row = MinuteSummary.objects.get(node_id=node.pk)
     assert (row.count, row.min, row.max, row.sum, row.sumsq, row.last) == (6, 0.0, 5.0, 15.0, 55.0, 5.0)
     assert row.cluster_id == node.cluster_id and row.bucket.timestamp() == T0
-    assert AppliedBatch.objects.filter(batch_id="b1", samples=6).exists()
+    assert list(AppliedBatch.objects.values_list("batch_id", "cluster_id", "samples")) == [
+        (f"b1@{node.cluster_id}", node.cluster_id, 6)]
+
+
+@pytest.fixture
+def two_clusters(node):
+    other = Node.objects.create(cluster=Cluster.objects.create(name="hist2"), name="h2", address="127.0.0.1")
+    return node, other
+
+
+def _batch(first, second):
+    return ([("ssh", first.pk, 0, 5, T0 + 10 * i, float(i)) for i in range(6)]
+            + [("ssh", second.pk, 0, 5, T0 + 10 * i, float(10 * i)) for i in range(3)])
+
+
+def _counts():
+    return dict(MinuteSummary.objects.values_list("cluster_id", "count"))
+
+
+@pytest.mark.dbbackends
+def test_a_batch_delivered_again_after_a_partial_merge_merges_only_the_missing_cluster(two_clusters):
+    """One cluster's part of the batch committed (the other's was on a
+    database that failed, or deferred): the redelivery merges the other."""
+    first, second = two_clusters
+    batch = _batch(first, second)
+    clusters = ingest.clusters_of(row[1] for row in batch)
+    assert ingest.merge_into("default", batch[:6], clusters, "b", now=_now()) == 2
+    assert ingest.apply_rows(batch, batch_id="b", now=_now()) == 2  # the second cluster's minute and hour
+    assert ingest.apply_rows(batch, batch_id="b", now=_now()) == 0
+    assert _counts() == {first.cluster_id: 6, second.cluster_id: 3}
+    assert sorted(AppliedBatch.objects.values_list("batch_id", "samples")) == sorted(
+        [(f"b@{first.cluster_id}", 6), (f"b@{second.cluster_id}", 3)])
+
+
+@pytest.mark.dbbackends
+def test_a_deferred_part_and_its_redelivered_batch_merge_each_cluster_once(two_clusters):
+    """The deferred part claims under the batch's own id, whichever of the
+    two arrives first."""
+    first, second = two_clusters
+    batch = _batch(first, second)
+    assert ingest.apply_rows(batch[6:], batch_id="d~deferred", now=_now()) == 2  # the second cluster, deferred
+    assert ingest.apply_rows(batch, batch_id="d", now=_now()) == 2  # the original again: only the first cluster
+    assert ingest.apply_rows(batch[6:], batch_id="d~deferred", now=_now()) == 0
+    assert _counts() == {first.cluster_id: 6, second.cluster_id: 3}
+    assert ingest.deferred_id("d~deferred") == ingest.deferred_id("d") == "d~deferred"
+
+
+@pytest.mark.dbbackends
+def test_a_claim_written_before_per_cluster_claims_covers_every_cluster_of_its_batch(two_clusters):
+    first, second = two_clusters
+    AppliedBatch.objects.create(batch_id="old", samples=9)  # as 0002 wrote it: no cluster
+    assert ingest.apply_rows(_batch(first, second), batch_id="old", now=_now()) == 0
+    assert ingest.apply_rows(_batch(first, second), batch_id="new", now=_now()) == 4
+    assert _counts() == {first.cluster_id: 6, second.cluster_id: 3}
+
+
+def test_a_batch_id_too_long_for_its_claims_is_refused_naming_the_field(node):
+    rows = [("ssh", node.pk, 0, 5, T0, 1.0)]
+    with pytest.raises(ValueError, match="batch_id: 'xxx.*must fit in 100 characters"):
+        ingest.apply_rows(rows, batch_id="x" * 99, now=_now())
+    assert not MinuteSummary.objects.exists()
+
+
+@pytest.mark.dbbackends
+def test_maintenance_forgets_claims_old_and_new_after_the_set_days(two_clusters, settings):
+    first, second = two_clusters
+    settings.HISTORY_BATCH_ID_DAYS = 7
+    AppliedBatch.objects.create(batch_id="old", samples=9, applied_at=_now() - timedelta(days=8))
+    AppliedBatch.objects.create(batch_id="recent", samples=9, applied_at=_now() - timedelta(days=6))
+    ingest.apply_rows(_batch(first, second), batch_id="b", now=_now())
+    AppliedBatch.objects.filter(batch_id__startswith="b@").update(applied_at=_now() - timedelta(days=8))
+    report = maintenance.run(now=_now())
+    assert report["default"]["batch_ids_forgotten"] == 3
+    assert list(AppliedBatch.objects.values_list("batch_id", flat=True)) == ["recent"]
 
 
 @pytest.mark.dbbackends
@@ -140,3 +213,25 @@ def test_a_failing_sink_costs_collection_nothing(caplog):
         sinks.unregister("test-broken")
         sinks.unregister("test-keeper")
     assert got == [sample] and "test-broken failed" in caplog.text
+
+
+@pytest.mark.dbbackends
+@pytest.mark.django_db(transaction=True)
+def test_upgrading_to_per_cluster_claims_keeps_a_merged_batch_merged():
+    """A batch claimed by 0002 (plain id) and delivered again after 0003 is
+    not merged a second time; the widened key holds a long claim."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("history", "0002_cluster_placement")])
+    executor.loader.build_graph()
+    old_model = executor.loader.project_state([("history", "0002_cluster_placement")]).apps.get_model(
+        "history", "AppliedBatch")
+    old_model.objects.create(batch_id="a" * 32 + "~deferred", samples=3)
+    executor.migrate([("history", "0003_applied_batch_per_cluster")])
+    node = Node.objects.create(cluster=Cluster.objects.create(name="up"), name="u1", address="127.0.0.1")
+    rows = [("ssh", node.pk, 0, 5, T0, 1.0)]
+    assert ingest.apply_rows(rows, batch_id="a" * 32 + "~deferred", now=_now()) == 0
+    assert ingest.apply_rows(rows, batch_id="b" * 80, now=_now()) == 2
+    assert AppliedBatch.objects.get(cluster_id=node.cluster_id).batch_id == "b" * 80 + f"@{node.cluster_id}"
