@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models import Count, Sum
 
 from . import partitions
@@ -75,12 +75,22 @@ def _copy(model, source: str, target: str, cluster_id: int) -> int:
 
 
 def _write(model, target: str, batch: list) -> int:
+    """Insert one chunk; a partition this process believed in may have been
+    dropped meanwhile (retention elsewhere, a server replaced): then it is
+    created and the chunk written once more, as ingest.merge_into does."""
     if not batch:
         return 0
-    partitions.ensure(model, {row.bucket for row in batch}, target)
-    with transaction.atomic(using=target):
-        model.objects.using(target).bulk_create(batch)
-    return len(batch)
+    for attempt in (1, 2):
+        partitions.ensure(model, {row.bucket for row in batch}, target)
+        try:
+            with transaction.atomic(using=target):
+                model.objects.using(target).bulk_create(batch)
+            return len(batch)
+        except IntegrityError as exc:
+            if attempt == 2 or "no partition" not in str(exc):
+                raise
+            partitions.forget(target)
+    return 0  # not reached
 
 
 def move(cluster_id: int, target: str, say: Callable[[str], None] = print,

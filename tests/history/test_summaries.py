@@ -186,6 +186,26 @@ def test_on_postgresql_periods_live_in_partitions_that_retention_drops(node, set
     assert MinuteSummary.objects.count() == 0
 
 
+@pytest.mark.dbbackends
+@pytest.mark.postgresql
+def test_a_copy_recreates_a_partition_dropped_behind_its_back(node, settings):
+    """move._write and ingest.merge_into trust a per-process list of
+    partitions; one dropped since (retention run by another process) is
+    created again, not an error."""
+    from django.db import connection
+
+    from apps.history import partitions
+    from apps.history.move import _write
+
+    ingest.apply_rows([("ssh", node.pk, 0, 5, T0, 2.0)], now=_now())
+    row = MinuteSummary.objects.get()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE history_minutesummary_d20261130")
+    assert "history_minutesummary_d20261130" not in partitions.existing(MinuteSummary, "default")
+    assert _write(MinuteSummary, "default", [row]) == 1
+    assert MinuteSummary.objects.get().count == 1
+
+
 def test_the_app_registers_its_feed_when_enabled(settings):
     from django.apps import apps as django_apps
 
