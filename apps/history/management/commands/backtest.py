@@ -98,25 +98,24 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(report.scalings)} scaling(s); evaluations held back by a guard: {held or 'none'}")
 
 
+def _find_named(model, text: str, field: str, what: str):
+    """The one row of ``model`` with id or name ``text``; a CommandError
+    naming ``field`` otherwise."""
+    found = model.objects.filter(pk=int(text)) if text.isdigit() else model.objects.filter(name=text)
+    rows = list(found[:2])
+    if not rows:
+        raise CommandError(f"{field}: no {what} {text!r}")
+    if len(rows) > 1:
+        raise CommandError(f"{field}: several {what}s are named {text!r}; give the id")
+    return rows[0]
+
+
 def _find_policy(text: str) -> ScalingPolicy:
-    found = (ScalingPolicy.objects.filter(pk=int(text)) if text.isdigit()
-             else ScalingPolicy.objects.filter(name=text))
-    policies = list(found[:2])
-    if not policies:
-        raise CommandError(f"policy: no scaling policy {text!r}")
-    if len(policies) > 1:
-        raise CommandError(f"policy: several policies are named {text!r}; give the id")
-    return policies[0]
+    return _find_named(ScalingPolicy, text, "policy", "scaling policy")
 
 
 def _find(text: str) -> Trigger:
-    found = Trigger.objects.filter(pk=int(text)) if text.isdigit() else Trigger.objects.filter(name=text)
-    triggers = list(found[:2])
-    if not triggers:
-        raise CommandError(f"trigger: no trigger {text!r}")
-    if len(triggers) > 1:
-        raise CommandError(f"trigger: several triggers are named {text!r}; give the id")
-    return triggers[0]
+    return _find_named(Trigger, text, "trigger", "trigger")
 
 
 def _describe(breaches: list[dict]) -> str:
