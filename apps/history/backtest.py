@@ -28,6 +28,8 @@ the end of the minute that completed the run.
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -38,7 +40,7 @@ from django.conf import settings
 from django.db import connections
 
 from apps.control import breach
-from apps.control.evaluator import EvaluationReport, Evaluator, _Run
+from apps.control.evaluator import EvaluationReport, Evaluator, _Run, grace_s
 from apps.control.models import Trigger
 from apps.control.trigger_series import SeriesPlan, StampGrid, build_plans, load_nodes, load_triggers
 from apps.monitoring.choices import OPERATORS, Comparison
@@ -60,6 +62,9 @@ class HistoryStore:
     def __init__(self, series: dict[str, dict[int, float]]) -> None:
         self.series = series
         self.states: dict[str, Any] = {}
+        #: The simulated clock (epoch s): a sample is visible SEEN_AFTER_S
+        #: after its stamp, as a live evaluator sees it after collection.
+        self.now = float("inf")
 
     @staticmethod
     @lru_cache(maxsize=None)
@@ -81,7 +86,8 @@ class HistoryStore:
                 out[key] = self.states[key]
                 continue
             split = self._split(key)
-            if split is not None and (value := self.series.get(split[0], {}).get(split[1])) is not None:
+            if (split is not None and split[1] + SEEN_AFTER_S <= self.now
+                    and (value := self.series.get(split[0], {}).get(split[1])) is not None):
                 out[key] = value
         return out
 
@@ -132,6 +138,7 @@ class BacktestEvaluator(Evaluator):
         the same evaluation)."""
         chosen = range(len(self.plans)) if indexes is None else sorted(indexes)
         plans = [self.plans[i] for i in chosen]
+        self.store.now = now.timestamp()
         run = _Run(now, EvaluationReport(now=now, triggers=1, series=len(plans)), [self.trigger],
                    plans, StampGrid(now), list(dict.fromkeys(p.key for p in plans)))
         self._read_states(run)
@@ -226,13 +233,11 @@ def _samplelog_series(plans: list[SeriesPlan], files: list, start: datetime,
     wanted = {(plan.counter.kind, member.node_id, plan.counter.jvm_id or 0, plan.counter.id): member.base
               for plan in plans for member in plan.members}
     series = read_series(files, wanted, start, end)
-    expected = sum(len(stamps_between(floor_stamp(start, plan.counter.interval_s), end, plan.counter.interval_s))
-                   for plan in plans for _ in plan.members)
+    expected = sum(len(stamps_between(start, end, plan.counter.interval_s)) for plan in plans for _ in plan.members)
     found = sum(len(values) for values in series.values())
     share = 100.0 * found / expected if expected else 0.0
     return series, (f" Read from {len(files)} sample-log file(s): {len(series)} of {len(wanted)} series "
-                    f"found, {found} of {expected} samples ({share:.1f}%); a series missing from the logs "
-                    f"counts as missing data.")
+                    f"found, {found} of {expected} samples ({share:.1f}%).")
 
 
 def backtest(trigger_id: int, start: datetime, end: datetime, resolution: str | None = None,
@@ -281,23 +286,73 @@ def backtest(trigger_id: int, start: datetime, end: datetime, resolution: str | 
 def replay(trigger: Trigger, plans: list[SeriesPlan], series: dict[str, dict[int, float]], start: datetime,
            end: datetime, report: BacktestReport, exhaustive: bool = False) -> BacktestReport:
     """The simulated clock over ``series`` (base key -> {epoch -> value}),
-    the firings and suppressions added to ``report``."""
+    the firings and suppressions added to ``report``.
+
+    The clock stops where a live evaluator's knowledge changes: SEEN_AFTER_S
+    after each stamp (its samples are seen) and, for a stamp some series
+    misses, when that stamp settles (interval + grace after it: a missing-data
+    policy judges it then). Each series is counted from its first sample:
+    before it the replay knows nothing (a node created later, history enabled
+    later, a host whose sample log was not given), which a "breaching"
+    missing-data policy must not take for an outage. ``exhaustive`` instead
+    evaluates every series every second, as the live evaluator's 1 s tick
+    does: the reference the tests hold the shortcut to."""
+    # Non-finite values are missing to the evaluator (breach.parse_value):
+    # dropped here, so that the shortcut's judgement agrees.
+    series = {base: {stamp: v for stamp, v in values.items() if math.isfinite(v)}
+              for base, values in series.items()}
+    begins = _begins(plans, series)
+    absent = sum(1 for b in begins if b is None)
+    if absent:
+        report.note += (f" {absent} of {len(plans)} series have no sample in the range and are left out; "
+                        f"each other series is counted from its first sample.")
+    if absent == len(plans):
+        return report
     evaluator = BacktestEvaluator(HistoryStore(series), trigger, plans, report)
     step_s = min(plan.counter.interval_s for plan in plans)
-    stamps = list(stamps_between(floor_stamp(start, step_s), end, step_s))
-    eventful = {} if exhaustive else _eventful(plans, series, [int(s.timestamp()) for s in stamps], step_s)
-    for stamp in stamps:
-        due = None if exhaustive else eventful.get(int(stamp.timestamp()), set()) | evaluator.counting
-        if due is not None and not due:
+    stamps = [int(s.timestamp()) for s in stamps_between(floor_stamp(start, step_s), end, step_s)]
+    # The clock runs until the last stamp has settled.
+    horizon = stamps[-1] + step_s + grace_s()
+    if exhaustive:
+        first = min(b for b in begins if b is not None)
+        moments = {float(t): None for t in range(first, int(horizon) + 1)}
+    else:
+        moments = _eventful(plans, series, stamps, step_s)
+    waiting = sorted((b + SEEN_AFTER_S, i) for i, b in enumerate(begins) if b is not None)
+    eligible: set[int] = set()
+    queue = list(moments)
+    heapq.heapify(queue)
+    while queue:
+        moment = heapq.heappop(queue)
+        while waiting and waiting[0][0] <= moment:
+            eligible.add(waiting.pop(0)[1])
+        due = eligible if moments[moment] is None else (moments[moment] | evaluator.counting) & eligible
+        if not due:
             report.skipped += 1
             continue
-        evaluator.step(stamp + timedelta(seconds=SEEN_AFTER_S), due)
+        fired = len(report.firings)
+        evaluator.step(datetime.fromtimestamp(moment, tz=timezone.utc), due)
+        # A series still reached when the cooldown ends fires then: a moment.
+        until = moment + trigger.cooldown_s
+        if len(report.firings) > fired and until not in moments and until <= horizon:
+            moments[until] = set()
+            heapq.heappush(queue, until)
     return report
 
 
+def _begins(plans: list[SeriesPlan], series: dict[str, dict[int, float]]) -> list[int | None]:
+    """Per plan, the stamp of its first sample (of any member), or None."""
+    out = []
+    for plan in plans:
+        firsts = [min(values) for m in plan.members if (values := series.get(m.base))]
+        out.append(min(firsts) if firsts else None)
+    return out
+
+
 def _eventful(plans: list[SeriesPlan], series: dict[str, dict[int, float]], stamps: list[int],
-              step_s: int) -> dict[int, set[int]]:
-    """Stamp -> the plans to evaluate there (besides those still counting).
+              step_s: int) -> dict[float, set[int] | None]:
+    """Moment (epoch s) -> the plans to evaluate then besides those still
+    counting (None: every plan).
 
     A plan whose count is 0 and whose sample at a stamp does not breach would
     only move its "last counted" stamp: its next evaluation resumes after that
@@ -306,37 +361,31 @@ def _eventful(plans: list[SeriesPlan], series: dict[str, dict[int, float]], stam
     between resets it on resume as it would have then (breach.reading_start,
     breach.advance). So the replay evaluates a plan only where its sample
     breaches or is missing — for a missing one from a look-back before it
-    until it has settled (interval + grace later: missing-data policies judge
-    it then) — plus wherever its count is above 0; stamps where no plan is
-    due are skipped. ``test_skipping_quiet_plans_fires_as_evaluating_every_
-    plan_at_every_stamp`` holds the replay to the exhaustive evaluation.
-    Aggregating plans, and plans on a coarser grid than the replay's, are
-    evaluated at every stamp."""
-    from apps.control.evaluator import grace_s
-
-    every = set(range(len(plans)))
-    out: dict[int, set[int]] = {stamp: set() for stamp in stamps}
+    (a rebuilt state would pass it over as "the unknown past") until after
+    it has settled, and at the moment it settles — plus wherever its count
+    is above 0; moments where no plan is due are skipped.
+    ``test_skipping_quiet_plans_fires_as_the_live_one_second_tick`` holds the
+    replay to the exhaustive evaluation. Aggregating plans, and plans on a
+    coarser grid than the replay's, are evaluated at every moment."""
+    grace = grace_s()
+    out: dict[float, set[int] | None] = {stamp + SEEN_AFTER_S: set() for stamp in stamps}
+    if any(plan.node_id is None or plan.counter.interval_s != step_s for plan in plans):
+        settles = {stamp + plan.counter.interval_s + grace for plan in plans for stamp in stamps}
+        return dict.fromkeys([*out, *settles])
     grid = set(stamps)
     for i, plan in enumerate(plans):
         interval = plan.counter.interval_s
-        if plan.node_id is None or interval != step_s:
-            for stamp in stamps:
-                out[stamp] = every
-            return out
         values = series.get(plan.members[0].base, {})
         test = OPERATORS[Comparison(plan.counter.comparison)]
         threshold = plan.counter.threshold
         mine = {stamp for stamp, value in values.items() if test(value, threshold)} & grid
-        # Around a missing sample: from a look-back before it (so the plan
-        # reaches it with a recent state, as live: a rebuilt state would pass
-        # a missing sample over as "the unknown past", breach.advance) until
-        # it has settled.
         before = (plan.needed + breach.LOOKBACK_EXTRA) * interval
-        settle = int(2 * interval + grace_s()) + 1
+        after = int(2 * interval + grace) + 1
         for stamp in grid.difference(values):
-            mine.update(range(stamp - before, stamp + settle, step_s))
+            mine.update(range(stamp - before, stamp + after, step_s))
+            out.setdefault(stamp + interval + grace, set()).add(i)
         for stamp in mine & grid:
-            out[stamp].add(i)
+            out[stamp + SEEN_AFTER_S].add(i)
     return out
 
 

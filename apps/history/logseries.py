@@ -34,13 +34,21 @@ def log_files(paths: Iterable[Path | str]) -> list[Path]:
         if path.is_file():
             files.append(path)
         elif path.is_dir():
-            found = sorted(path.glob(LOG_GLOB), key=lambda p: (p.name.split(".jsonl")[0], -_backup_number(p)))
+            found = sorted((p for p in path.glob(LOG_GLOB) if _is_log(p)),
+                           key=lambda p: (p.name.split(".jsonl")[0], -_backup_number(p)))
             if not found:
                 raise SampleLogError(f"samplelog: {path} holds no {LOG_GLOB} file")
             files.extend(found)
         else:
             raise SampleLogError(f"samplelog: {path} is not a file or directory")
     return files
+
+
+def _is_log(path: Path) -> bool:
+    """A live log (``.jsonl``) or a rotated one (``.jsonl.N``), not a
+    compressed copy an operator made (``.jsonl.3.gz``)."""
+    tail = path.name.split(".jsonl", 1)[1]
+    return tail == "" or tail[1:].isdigit()
 
 
 def _backup_number(path: Path) -> int:

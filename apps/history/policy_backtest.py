@@ -36,12 +36,19 @@ from apps.control.policy_models import ScalingPolicy
 from apps.control.policy_reading import schedule_in_force, split_counters
 from apps.control.policy_runner import config_of
 
+from . import partitions
 from .epoch import Epoch
 from .models import MinuteSummary
 from .placement import database_for
 
 #: Past this many periods the replay refuses (a year of minutes).
 MAX_PERIODS = 366 * 24 * 60
+
+
+def policy_days_limit() -> int:
+    """The longest replay asked for: the minute summaries' retention (no data
+    beyond), at most MAX_PERIODS; it also bounds a replay run in a web request."""
+    return min(MAX_PERIODS // 1440, partitions.retention_days(MinuteSummary))
 
 
 @dataclass
@@ -95,6 +102,7 @@ def backtest_policy(policy_id: int, start: datetime, end: datetime, start_size: 
         raise ValueError(f"policy: no scaling policy with id {policy_id}")
     if (end - start).total_seconds() / 60 > MAX_PERIODS:
         raise ValueError(f"days: at most {MAX_PERIODS // 1440} days of minutes")
+    horizon = partitions.horizon(MinuteSummary, end)
     metrics, _ = split_counters(policy)
     broken = [f"{c.name}: {c.error}" for c in metrics if c.error]
     if not metrics or broken:
@@ -106,6 +114,11 @@ def backtest_policy(policy_id: int, start: datetime, end: datetime, start_size: 
     if not minutes:
         report.note += " No summaries of the policy's counters in the range."
         return report
+    first, last = (datetime.fromtimestamp(m, tz=timezone.utc) for m in (minutes[0], minutes[-1]))
+    report.note += f" Minutes with data: {len(minutes)}, {first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC."
+    if start < horizon:
+        report.note += (f" Minute summaries are kept {partitions.retention_days(MinuteSummary)} days: "
+                        f"nothing before {horizon:%Y-%m-%d %H:%M} UTC.")
     capacity = start_size if start_size is not None else max(t.get(minutes[0], (0, 0.0))[0] for t in timelines)
     capacity = min(max(capacity, config.min_size), config.max_size)
     report.start_size = capacity

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -43,6 +43,8 @@ class RawFill:
     keys_read: int = 0
     capped: bool = False  # missing periods left unread: HISTORY_RAW_FILL_MAX_KEYS reached
     error: str | None = None  # memcached could not be read (wholly or partly)
+    #: Periods with a node whose keys could not be asked for (not in the answer).
+    lost: set[int] = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict:
         return {"periods": self.periods, "keys_read": self.keys_read, "capped": self.capped, "error": self.error}
@@ -97,6 +99,7 @@ def read_raw(wanted: Iterable[tuple[int, Sequence[int]]], refs: Mapping[int, Ser
     for period, node, epochs, node_keys in plan:
         if result.unavailable.intersection(node_keys):
             lost += 1  # part of its samples could not be asked for: no figure rather than a wrong one
+            fill.lost.add(period)
             continue
         summary = fold(zip(epochs, (parse_sample(result.values.get(key)) for key in node_keys)))
         if summary is not None:
@@ -144,6 +147,8 @@ def fill_combined(found: dict[int, Summary], refs: Mapping[int, SeriesRef], inte
     nodes = list(refs)
     raw, fill = read_raw([(p, nodes) for p in periods if p not in found], refs, interval_s, step_s, now, store)
     with_samples = {}
+    for period in fill.lost:  # a node's samples unreadable: the cluster's figure would be partial
+        raw.pop(period, None)
     for period, per_node in raw.items():
         merged = None
         for summary in per_node.values():

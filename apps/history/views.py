@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from apps.control.models import ScalingPolicy, Trigger
 
 from .backtest import backtest
-from .policy_backtest import MAX_PERIODS, backtest_policy
+from .policy_backtest import backtest_policy, policy_days_limit
 
 MAX_DAYS = 3650
 
@@ -90,8 +90,9 @@ def policy_backtest_view(request, policy_id: int):
                "start_size": start_size}
     try:
         days = _days(request.GET.get("days"))
-        if days * 1440 > MAX_PERIODS:
-            raise ValueError(f"days must be at most {MAX_PERIODS // 1440} for a policy, not {days:g}")
+        if days > (most := policy_days_limit()):
+            raise ValueError(f"days must be at most {most} for a policy (the minute summaries' retention, "
+                             f"HISTORY_MINUTE_RETENTION_DAYS), not {days:g}")
         size = None
         if start_size:
             if not start_size.isdigit():

@@ -59,10 +59,15 @@ def test_the_command_prints_the_scalings_and_refuses_bad_input(recorded, capsys)
     call_command("backtest", "--policy", "size-by-cpu", "--days", "1", "--start-size", "8")
     out = capsys.readouterr().out
     assert "starting at 8 node(s)" in out and "SCALE IN" in out and "rescaled" in out
+    assert "Minutes with data: 100," in out
     with pytest.raises(CommandError, match="policy: no scaling policy 'nope'"):
         call_command("backtest", "--policy", "nope")
     with pytest.raises(CommandError, match="--policy: give a policy or a trigger"):
         call_command("backtest", "1", "--policy", "size-by-cpu")
+    with pytest.raises(CommandError, match="--samplelog: a policy replays the 1-minute summaries only"):
+        call_command("backtest", "--policy", "size-by-cpu", "--samplelog", "/nonexistent")
+    with pytest.raises(CommandError, match="--days must be at most 30 for a policy"):
+        call_command("backtest", "--policy", "size-by-cpu", "--days", "60")
     with pytest.raises(CommandError, match="--start-size must be 0 or more"):
         call_command("backtest", "--policy", "size-by-cpu", "--start-size", "-1")
     with pytest.raises(CommandError, match="trigger: give a trigger"):
@@ -77,7 +82,7 @@ def test_the_policy_admin_page_has_a_backtest_button_and_page(recorded, admin_cl
     assert answer.status_code == 200 and 'id="backtest-resolution">1m<' in body
     assert body.count('<tr class="out">') == 1 and body.count('<tr class="in">') == 1 and "4 → 8" in body
     assert 'class="simulated"' in body and 'class="recorded"' in body
-    for params, error in [({"days": "400"}, "days must be at most 366"),
+    for params, error in [({"days": "31"}, "days must be at most 30 for a policy"),
                           ({"start_size": "x"}, "start_size: &#x27;x&#x27; is not a whole number")]:
         bad = admin_client_in_group.get(f"/admin/history/backtest/policy/{recorded.pk}/", params)
         assert bad.status_code == 400 and error in bad.content.decode()

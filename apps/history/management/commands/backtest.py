@@ -11,7 +11,7 @@ from apps.control.models import Trigger
 from apps.control.policy_models import ScalingPolicy
 from apps.history.backtest import backtest
 from apps.history.logseries import SampleLogError, log_files
-from apps.history.policy_backtest import backtest_policy
+from apps.history.policy_backtest import backtest_policy, policy_days_limit
 
 
 class Command(BaseCommand):
@@ -40,9 +40,11 @@ class Command(BaseCommand):
         if not 0 < days <= 3650:
             raise CommandError(f"--days must be more than 0 and at most 3650, not {days}")
         if options["policy"]:
-            if options["trigger"] or options["samplelog"] or options["resolution"] == "raw":
-                raise CommandError("--policy: give a policy or a trigger, not both (a policy replays the "
-                                   "1-minute summaries)")
+            if options["trigger"]:
+                raise CommandError("--policy: give a policy or a trigger, not both")
+            for refused in ("samplelog", "resolution"):
+                if options[refused]:
+                    raise CommandError(f"--{refused}: a policy replays the 1-minute summaries only")
             self._policy(options, days)
             return
         if options["trigger"] is None:
@@ -76,6 +78,9 @@ class Command(BaseCommand):
 
 
     def _policy(self, options, days: float) -> None:
+        if days > (most := policy_days_limit()):
+            raise CommandError(f"--days must be at most {most} for a policy (the minute summaries' retention, "
+                               f"HISTORY_MINUTE_RETENTION_DAYS), not {days:g}")
         policy = _find_policy(options["policy"])
         start_size = options["start_size"]
         if start_size is not None and start_size < 0:
@@ -101,8 +106,8 @@ class Command(BaseCommand):
 def _find_named(model, text: str, field: str, what: str):
     """The one row of ``model`` with id or name ``text``; a CommandError
     naming ``field`` otherwise."""
-    found = model.objects.filter(pk=int(text)) if text.isdigit() else model.objects.filter(name=text)
-    rows = list(found[:2])
+    rows = list(model.objects.filter(pk=int(text))) if text.isdigit() else []
+    rows = rows or list(model.objects.filter(name=text)[:2])  # a name of digits: by name when no such id
     if not rows:
         raise CommandError(f"{field}: no {what} {text!r}")
     if len(rows) > 1:

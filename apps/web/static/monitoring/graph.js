@@ -110,6 +110,11 @@
     window.pyscalerGraphs.push(this);
   }
   Graph.prototype.status = function (text) { if (this.statusEl) this.statusEl.textContent = text; };
+  /* A time as the server reads it (apps/monitoring/series.py): without an
+   * offset it is UTC, where Date.parse would take the browser's zone. */
+  function parseUtc(text) {
+    return Date.parse(/[T ]\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(text) ? text.replace(" ", "T") + "Z" : text);
+  }
   /* A long range, or one older than memcached holds: drawn from the
    * summaries (README "History"; history_graph.from_summaries). */
   Graph.prototype.fromHistory = function (now) {
@@ -117,7 +122,7 @@
     if (!cfg.historyApi) return false;
     if (q.range) return (cfg.historyRanges || []).includes(q.range);
     now = now === undefined ? Date.now() : now;
-    const start = Date.parse(q.from || ""), end = q.to ? Date.parse(q.to) : now;
+    const start = parseUtc(q.from || ""), end = q.to ? parseUtc(q.to) : now;
     if (isNaN(start) || isNaN(end)) return false;
     return (end - start) / 1000 > cfg.rawUpToS || (cfg.rawFromS > 0 && start < now - cfg.rawFromS * 1000);
   };
