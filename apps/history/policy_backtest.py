@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 
 from django.db.models import Avg, Count
 
-from apps.control.policy.decide import decide
+from apps.control.policy.decide import Decision, decide
 from apps.control.policy.inputs import TARGET_TRACKING, Band, Inputs, Reading
 from apps.control.policy.words import decision_summary
 from apps.control.policy_models import ScalingPolicy
@@ -92,22 +92,25 @@ def minute_timeline(counter, cluster_id: int, start: datetime, end: datetime) ->
     return {int(epoch): (int(nodes), float(value)) for epoch, nodes, value in rows}
 
 
-def backtest_policy(policy_id: int, start: datetime, end: datetime, start_size: int | None = None
-                    ) -> PolicyBacktestReport:
-    """Replay policy ``policy_id`` over [start, end] from the 1-minute
-    summaries (see the module docstring)."""
+def _load(policy_id: int):
     policy = (ScalingPolicy.objects.select_related("cluster").prefetch_related("counters__bands", "schedules")
               .filter(pk=policy_id).first())
     if policy is None:
         raise ValueError(f"policy: no scaling policy with id {policy_id}")
-    if (end - start).total_seconds() / 60 > MAX_PERIODS:
-        raise ValueError(f"days: at most {MAX_PERIODS // 1440} days of minutes")
-    horizon = partitions.horizon(MinuteSummary, end)
     metrics, _ = split_counters(policy)
     broken = [f"{c.name}: {c.error}" for c in metrics if c.error]
     if not metrics or broken:
         raise ValueError("policy: " + ("; ".join(broken) if broken else "it has no metric counter"))
-    config = config_of(policy)
+    return policy, metrics
+
+
+def backtest_policy(policy_id: int, start: datetime, end: datetime, start_size: int | None = None
+                    ) -> PolicyBacktestReport:
+    """Replay policy ``policy_id`` over [start, end] from the 1-minute
+    summaries (see the module docstring)."""
+    if (end - start).total_seconds() / 60 > MAX_PERIODS:
+        raise ValueError(f"days: at most {MAX_PERIODS // 1440} days of minutes")
+    policy, metrics = _load(policy_id)
     report = PolicyBacktestReport(str(policy), start, end, "1m", NOTE)
     timelines = [minute_timeline(c, policy.cluster_id, start, end) for c in metrics]
     minutes = sorted(set().union(*timelines))
@@ -116,61 +119,82 @@ def backtest_policy(policy_id: int, start: datetime, end: datetime, start_size: 
         return report
     first, last = (datetime.fromtimestamp(m, tz=timezone.utc) for m in (minutes[0], minutes[-1]))
     report.note += f" Minutes with data: {len(minutes)}, {first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC."
+    horizon = partitions.horizon(MinuteSummary, end)
     if start < horizon:
         report.note += (f" Minute summaries are kept {partitions.retention_days(MinuteSummary)} days: "
                         f"nothing before {horizon:%Y-%m-%d %H:%M} UTC.")
-    capacity = start_size if start_size is not None else max(t.get(minutes[0], (0, 0.0))[0] for t in timelines)
-    capacity = min(max(capacity, config.min_size), config.max_size)
-    report.start_size = capacity
-    warming: list[tuple[datetime, int]] = []  # (in service from, nodes)
-    recommendations: list[tuple[datetime, int]] = []
-    last_out = last_in = None
-    keep = timedelta(seconds=max(policy.scale_in_window_s, policy.scale_out_window_s))
-    for minute in minutes:
+    recorded = [max(t.get(m, (0, 0.0))[0] for t in timelines) for m in minutes]
+    cluster = SimulatedCluster(policy, metrics, recorded[0] if start_size is None else start_size)
+    report.start_size = cluster.capacity
+    for minute, nodes in zip(minutes, recorded):
         # The period's newest sample is seen at its end.
-        now = datetime.fromtimestamp(minute, tz=timezone.utc) + timedelta(seconds=60)
-        warming = [(ready, n) for ready, n in warming if ready > now]
-        warm = sum(n for _, n in warming)
-        in_service = max(0, capacity - warm)
-        readings = []
-        for counter, timeline in zip(metrics, timelines):
-            row = counter.row
-            bands = tuple(Band(b.lower, b.upper, b.adjustment) for b in row.bands.all())
-            target = row.target if config.kind == TARGET_TRACKING else None
-            recorded = timeline.get(minute)
-            if recorded is None or in_service == 0:
-                error = "no summary in this minute" if recorded is None else "no node in service"
-                readings.append(Reading(counter.name, None, target=target, bands=bands, error=error))
-                continue
-            nodes, value = recorded
-            readings.append(Reading(counter.name, value * nodes / in_service, target=target, bands=bands))
-        recommendations = [(s, r) for s, r in recommendations if s > now - keep]
-        inputs = Inputs(now=now, in_service=in_service, warming=warm, readings=tuple(readings),
-                        schedule=schedule_in_force(policy, now), recommendations=tuple(recommendations),
-                        last_scale_out_at=last_out, last_scale_in_at=last_in)
-        decision = decide(config, inputs)
-        recommendations.append((now, decision.recommendation))
+        decision = cluster.decide(datetime.fromtimestamp(minute + 60, tz=timezone.utc),
+                                  [timeline.get(minute) for timeline in timelines])
         report.evaluations += 1
         for effect in decision.blocking:
             report.blocked[effect.guard] = report.blocked.get(effect.guard, 0) + 1
-        if decision.direction == "out":
-            last_out = now
-            warming.append((now + timedelta(seconds=policy.warmup_s), decision.change))
-        elif decision.direction == "in":
-            last_in = now
-            # Warming nodes go first (the newest launches), then serving ones.
-            remove = -decision.change
-            warming = _remove_warming(warming, remove)
         if decision.direction != "hold":
-            report.scalings.append({"time": now.isoformat(), "direction": decision.direction,
+            report.scalings.append({"time": cluster.now.isoformat(), "direction": decision.direction,
                                     "current": decision.current, "desired": decision.desired,
                                     "summary": decision_summary(decision),
                                     "counters": [{"counter": c["counter"], "value": c["value"],
                                                   "desired": c["desired"]} for c in decision.per_counter]})
-            capacity = decision.desired
-        recorded_nodes = max(t.get(minute, (0, 0.0))[0] for t in timelines)
-        report.sizes.append((minute, recorded_nodes, capacity))
+        report.sizes.append((minute, nodes, cluster.capacity))
     return report
+
+
+class SimulatedCluster:
+    """The cluster the replayed policy sizes: its capacity, the launches still
+    warming up, and the policy's memory between evaluations (recommendations
+    for the stabilization windows, last scalings for the cooldowns)."""
+
+    def __init__(self, policy: ScalingPolicy, metrics: list, size: int) -> None:
+        self.policy, self.metrics, self.config = policy, metrics, config_of(policy)
+        self.capacity = min(max(size, self.config.min_size), self.config.max_size)
+        self.warming: list[tuple[datetime, int]] = []  # (in service from, nodes)
+        self.recommendations: list[tuple[datetime, int]] = []
+        self.last_out: datetime | None = None
+        self.last_in: datetime | None = None
+        self.keep = timedelta(seconds=max(policy.scale_in_window_s, policy.scale_out_window_s))
+        self.now = datetime.min.replace(tzinfo=timezone.utc)
+
+    def readings(self, recorded: list[tuple[int, float] | None], in_service: int) -> tuple[Reading, ...]:
+        """Each metric as the simulated in-service nodes would read it."""
+        out = []
+        for counter, found in zip(self.metrics, recorded):
+            row = counter.row
+            bands = tuple(Band(b.lower, b.upper, b.adjustment) for b in row.bands.all())
+            target = row.target if self.config.kind == TARGET_TRACKING else None
+            if found is None or in_service == 0:
+                error = "no summary in this minute" if found is None else "no node in service"
+                out.append(Reading(counter.name, None, target=target, bands=bands, error=error))
+                continue
+            nodes, value = found
+            out.append(Reading(counter.name, value * nodes / in_service, target=target, bands=bands))
+        return tuple(out)
+
+    def decide(self, now: datetime, recorded: list[tuple[int, float] | None]) -> Decision:
+        """One evaluation at ``now``; its scaling takes effect at once."""
+        self.now = now
+        self.warming = [(ready, n) for ready, n in self.warming if ready > now]
+        warm = sum(n for _, n in self.warming)
+        in_service = max(0, self.capacity - warm)
+        self.recommendations = [(s, r) for s, r in self.recommendations if s > now - self.keep]
+        inputs = Inputs(now=now, in_service=in_service, warming=warm, readings=self.readings(recorded, in_service),
+                        schedule=schedule_in_force(self.policy, now), recommendations=tuple(self.recommendations),
+                        last_scale_out_at=self.last_out, last_scale_in_at=self.last_in)
+        decision = decide(self.config, inputs)
+        self.recommendations.append((now, decision.recommendation))
+        if decision.direction == "out":
+            self.last_out = now
+            self.warming.append((now + timedelta(seconds=self.policy.warmup_s), decision.change))
+        elif decision.direction == "in":
+            self.last_in = now
+            # Warming nodes go first (the newest launches), then serving ones.
+            self.warming = _remove_warming(self.warming, -decision.change)
+        if decision.direction != "hold":
+            self.capacity = decision.desired
+        return decision
 
 
 def _remove_warming(warming: list[tuple[datetime, int]], count: int) -> list[tuple[datetime, int]]:
