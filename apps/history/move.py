@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
@@ -146,10 +146,12 @@ def _copy_claims(source: str, target: str, cluster_id: int) -> int:
            for b, at in claims.filter(cluster_id__isnull=True).values_list("batch_id", "applied_at")
            .iterator(chunk_size=CHUNK))
     copied = 0
-    for chunk in _chunks(own):
-        copied += len(AppliedBatch.objects.using(target).bulk_create(chunk, ignore_conflicts=True))
-    for chunk in _chunks(old):
-        copied += len(AppliedBatch.objects.using(target).bulk_create(chunk, ignore_conflicts=True))
+    for chunk in _chunks(chain(own, old)):
+        # bulk_create with ignore_conflicts returns every object given: what
+        # a resumed move had copied already is counted by the difference.
+        before = AppliedBatch.objects.using(target).filter(cluster_id=cluster_id).count()
+        AppliedBatch.objects.using(target).bulk_create(chunk, ignore_conflicts=True)
+        copied += AppliedBatch.objects.using(target).filter(cluster_id=cluster_id).count() - before
     return copied
 
 

@@ -192,7 +192,8 @@ def three_nodes(db):
 # unknown past" where live, counting all along, counted it as breaching.
 @example(runs=[[(1, None)], [(1, None)], [(6, 10.0), (1, None), (5, None), (12, 1.0), (1, None)]],
          missing=MissingData.BREACHING, timing=1, cooldown=90)
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: the same 80 examples in every CI run (random runs of 1,000-1,500 examples passed).
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_skipping_quiet_plans_fires_as_the_live_one_second_tick(three_nodes, runs, missing, timing, cooldown):
     """The replay's shortcut (backtest._eventful: only plans whose sample
     breaches or is missing, or that are counting, at the moments knowledge

@@ -107,6 +107,8 @@ def test_each_cluster_lives_on_one_server_and_moves_resumably(two_servers, setti
     assert (placement.state, placement.alias, placement.source) == (Placement.PLACED, "histb", "")
     assert figures("histb", old.pk) == before
     assert figures("hista", old.pk) == {"history_minutesummary": (0, 0), "history_hoursummary": (0, 0)}
+    claims = AppliedBatch.objects.using("histb").filter(cluster_id=old.pk).count()
+    assert claims == 2 and f"cluster {old.pk}: copied 2 claim(s) of merged batches to histb" in said
     spec = SeriesSpec("ssh", 9, 0, old.pk)
     start = datetime.fromtimestamp(T0, timezone.utc)
     hours = read_periods(spec, [old_node.pk], start, start + timedelta(hours=5), 3600)[old_node.pk]
