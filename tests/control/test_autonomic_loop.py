@@ -29,21 +29,6 @@ INTERVAL = 2
 THRESHOLD = 10.0
 
 
-@pytest.fixture
-def reading(tmp_path) -> Callable[[float], None]:
-    """The value the node's counter reads (a file on this machine, which is the node)."""
-    path = tmp_path / "reading"
-
-    def write(value: float) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(f"{value}\n")
-        tmp.replace(path)  # atomic: a collection never reads half a number
-
-    write.path = path  # type: ignore[attr-defined]
-    write(1.0)
-    return write
-
-
 def breaching_counter(cluster, reading) -> SSHCounter:
     return SSHCounter.objects.create(cluster=cluster, name="reading", command=f"cat {reading.path}",
                                      threshold=THRESHOLD, comparison=">=", interval_s=INTERVAL)

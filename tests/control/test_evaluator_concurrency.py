@@ -17,14 +17,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dbbackends]
 EVALUATORS = 4
 
 
-@pytest.fixture
-def store(memcached_clean, settings):
-    from apps.monitoring.store import SampleStore
-
-    settings.MEMCACHED_SERVERS = memcached_clean
-    return SampleStore.from_settings()
-
-
 def run_at_once(now_of, count: int = EVALUATORS) -> list[EvaluationReport]:
     """``count`` evaluators started together (a barrier), each in its own
     thread with its own connection and store client."""

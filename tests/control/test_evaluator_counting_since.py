@@ -16,14 +16,6 @@ from tests.factories import make_cluster, make_trigger, ssh_counter
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def store(memcached_clean, settings):
-    from apps.monitoring.store import SampleStore
-
-    settings.MEMCACHED_SERVERS = memcached_clean
-    return SampleStore.from_settings()
-
-
 def started_at(trigger: Trigger, when) -> None:
     """The trigger (re)started counting at ``when`` (on the tests' stamp grid:
     the save itself stamps the real clock)."""

@@ -11,19 +11,12 @@ from apps.control.models import Node
 from apps.monitoring import sources
 from apps.monitoring.samples import Sample, SeriesRef
 from apps.monitoring.ssh.models import SSHCounter
-from apps.monitoring.store import SampleStore
 from tests.evaluatorkit import at, firings, stamp
 from tests.factories import make_cluster, make_trigger
 
 pytestmark = pytest.mark.django_db
 
 NODES, TRIGGERS, COUNTERS_PER_TRIGGER, INTERVAL = 10, 10, 10, 10
-
-
-@pytest.fixture
-def store(memcached_clean, settings):
-    settings.MEMCACHED_SERVERS = memcached_clean
-    return SampleStore.from_settings()
 
 
 def test_1000_series_take_a_handful_of_queries_and_two_batched_reads(store, django_assert_max_num_queries):

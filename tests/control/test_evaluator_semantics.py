@@ -17,14 +17,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
 
 @pytest.fixture
-def store(memcached_clean, settings):
-    from apps.monitoring.store import SampleStore
-
-    settings.MEMCACHED_SERVERS = memcached_clean
-    return SampleStore.from_settings()
-
-
-@pytest.fixture
 def web():
     return make_cluster("web", nodes=2)
 

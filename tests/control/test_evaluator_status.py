@@ -14,12 +14,6 @@ from tests.factories import make_cluster, make_trigger, ssh_counter
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def store(memcached_clean, settings):
-    settings.MEMCACHED_SERVERS = memcached_clean
-    return SampleStore.from_settings()
-
-
 def test_it_shows_progress_cooldown_and_no_data(store):
     cluster, (n1, n2) = make_cluster("web", nodes=2)
     load = ssh_counter(cluster)

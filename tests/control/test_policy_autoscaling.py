@@ -26,21 +26,6 @@ pytestmark = pytest.mark.slow
 INTERVAL = 2
 
 
-@pytest.fixture
-def reading(tmp_path):
-    """The value the nodes' counter reads (a file on this machine, which is every node)."""
-    path = tmp_path / "reading"
-
-    def write(value: float) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(f"{value}\n")
-        tmp.replace(path)  # atomic: a collection never reads half a number
-
-    write.path = path  # type: ignore[attr-defined]
-    write(1.0)
-    return write
-
-
 def load_counter(cluster, reading) -> SSHCounter:
     return SSHCounter.objects.create(cluster=cluster, name="load", command=f"cat {reading.path}",
                                      threshold=1000, comparison=">=", interval_s=INTERVAL)

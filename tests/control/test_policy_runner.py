@@ -18,14 +18,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.dbbackends]
 
 
 @pytest.fixture
-def store(memcached_clean, settings):
-    from apps.monitoring.store import SampleStore
-
-    settings.MEMCACHED_SERVERS = memcached_clean
-    return SampleStore.from_settings()
-
-
-@pytest.fixture
 def web():
     return make_cluster("web", nodes=3, max_size=10, max_step_size=5)
 

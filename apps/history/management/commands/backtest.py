@@ -11,6 +11,7 @@ from apps.control.models import Trigger
 from apps.control.policy_models import ScalingPolicy
 from apps.history.backtest import backtest
 from apps.history.logseries import SampleLogError, log_files
+from apps.history.management.lookup import find_named
 from apps.history.policy_backtest import backtest_policy, policy_days_limit
 
 
@@ -103,24 +104,12 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(report.scalings)} scaling(s); evaluations held back by a guard: {held or 'none'}")
 
 
-def _find_named(model, text: str, field: str, what: str):
-    """The one row of ``model`` with id or name ``text``; a CommandError
-    naming ``field`` otherwise."""
-    rows = list(model.objects.filter(pk=int(text))) if text.isdigit() else []
-    rows = rows or list(model.objects.filter(name=text)[:2])  # a name of digits: by name when no such id
-    if not rows:
-        raise CommandError(f"{field}: no {what} {text!r}")
-    if len(rows) > 1:
-        raise CommandError(f"{field}: several {what}s are named {text!r}; give the id")
-    return rows[0]
-
-
 def _find_policy(text: str) -> ScalingPolicy:
-    return _find_named(ScalingPolicy, text, "policy", "scaling policy")
+    return find_named(ScalingPolicy, text, "policy", "scaling policy")
 
 
 def _find(text: str) -> Trigger:
-    return _find_named(Trigger, text, "trigger", "trigger")
+    return find_named(Trigger, text, "trigger", "trigger")
 
 
 def _describe(breaches: list[dict]) -> str:

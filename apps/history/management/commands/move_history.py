@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.control.models import Cluster
+from apps.history.management.lookup import find_named
 from apps.history.move import MoveError, move
 
 
@@ -16,10 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("target", help="the database alias to move to")
 
     def handle(self, *args, **options):
-        text = options["cluster"]
-        cluster = Cluster.objects.filter(**({"pk": int(text)} if text.isdigit() else {"name": text})).first()
-        if cluster is None:
-            raise CommandError(f"cluster: no cluster {text!r}")
+        cluster = find_named(Cluster, options["cluster"], "cluster", "cluster")
         try:
             move(cluster.pk, options["target"], say=self.stdout.write)
         except MoveError as exc:
